@@ -1,0 +1,150 @@
+"""The app factory: ``init_app(config)`` builds everything; nothing happens at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime
+
+from aiohttp import ClientSession, ClientTimeout, web
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from bot import keys
+from bot.channels.aibot import AIBotChannel
+from bot.channels.dev import DevChannel
+from bot.channels.mp import MPChannel
+from bot.channels.work import WorkChannel
+from bot.config import Config
+from bot.dispatch import Router
+from bot.outbox import OutboxWorker
+from bot.pipeline import Pipeline
+from bot.render import Renderer
+from bot.senders import build_senders
+from bot.services import Services, system_clock
+from bot.storage.db import create_engine, session_factory
+from bot.storage.migrate import upgrade
+from handlers import build_dispatcher
+
+log = logging.getLogger(__name__)
+
+
+def init_app(
+    config: Config,
+    *,
+    clock: Callable[[], datetime] = system_clock,
+    extra_routers: Sequence[Router] = (),
+) -> web.Application:
+    """Build the service. ``extra_routers`` go first: a gateway (or a test) can add handlers."""
+    app = web.Application(
+        client_max_size=config.server.max_body_bytes, middlewares=[error_middleware]
+    )
+    engine = create_engine(config)
+    services = Services(
+        config=config,
+        sessions=session_factory(engine),
+        render=Renderer(config.content_paths()),
+        clock=clock,
+    )
+    dispatcher = build_dispatcher(services, extra_routers)
+    pipeline = Pipeline(services, dispatcher)
+    app[keys.CONFIG] = config
+    app[keys.ENGINE] = engine
+    app[keys.SERVICES] = services
+    app[keys.PIPELINE] = pipeline
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    setup_channels(app, config, pipeline)
+
+    app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(outbound_ctx)
+    return app
+
+
+def setup_channels(app: web.Application, config: Config, pipeline: Pipeline) -> None:
+    window = config.bot.timestamp_window_seconds
+    budget = config.bot.handler_budget_seconds
+    max_body = config.server.max_body_bytes
+    wechat = config.wechat
+    if wechat.mp.enabled:
+        MPChannel(wechat.mp, pipeline, window=window, budget=budget, max_body=max_body).setup(app)
+    if wechat.work.enabled:
+        WorkChannel(wechat.work, pipeline, window=window, budget=budget, max_body=max_body).setup(
+            app
+        )
+    if wechat.aibot.enabled:
+        AIBotChannel(wechat.aibot, pipeline, window=window, budget=budget, max_body=max_body).setup(
+            app
+        )
+    if config.dev.enabled:
+        DevChannel(config.dev, pipeline, window=window, max_body=max_body).setup(app)
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    engine = app[keys.ENGINE]
+    if app[keys.CONFIG].database.migrate_on_start:
+        await upgrade(engine)
+    yield
+    # Let handlers that are still running finish before the database goes away.
+    await app[keys.PIPELINE].drain()
+    await engine.dispose()
+
+
+async def outbound_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[keys.CONFIG]
+    services = app[keys.SERVICES]
+    timeout = ClientTimeout(total=config.outbox.http_timeout_seconds)
+    async with ClientSession(timeout=timeout) as http:
+        app[keys.HTTP] = http
+        worker = OutboxWorker(
+            services.sessions,
+            build_senders(config, http, services.sessions),
+            config.outbox,
+            services.clock,
+        )
+        app[keys.OUTBOX] = worker
+        services.features["outbox"] = worker
+        task = asyncio.create_task(worker.run()) if config.outbox.enabled else None
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        async with request.app[keys.ENGINE].connect() as conn:
+            await asyncio.wait_for(conn.execute(text("SELECT 1")), 2.0)
+    except Exception as exc:
+        log.warning("database not ready", extra={"error": type(exc).__name__})
+        return web.json_response({"status": "unavailable", "database": "down"}, status=503)
+    return web.json_response({"status": "ok", "database": "up"})
+
+
+@web.middleware
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except web.HTTPException:
+        raise
+    except (DBAPIError, OSError) as exc:
+        # The database went away: say so clearly. WeChat retries a callback that failed, so
+        # the message is not lost; it is handled when the database is back.
+        log.error("database unavailable", extra={"path": request.path, "error": type(exc).__name__})
+        return web.json_response(
+            {"error": "service temporarily unavailable, try again"}, status=503
+        )
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path})
+        return web.json_response({"error": "internal error"}, status=500)

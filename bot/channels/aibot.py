@@ -1,0 +1,148 @@
+"""WeCom intelligent robot (智能机器人): JSON callbacks when the robot is @-mentioned in a
+group or spoken to in private, encrypted like WeCom with an empty receive id."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import time
+from typing import Any
+
+from aiohttp import web
+from wechatpy.enterprise.crypto import PrpCrypto
+
+from bot.channels import common
+from bot.channels.common import BadRequest
+from bot.channels.mp import aes_key
+from bot.config import AIBotConfig
+from bot.messages import Incoming, Kind
+from bot.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+RECEIVE_ID = ""  # the intelligent robot's callbacks carry no corp id
+_MENTION = re.compile(r"^\s*(@\S+\s*)+")
+
+
+def to_incoming(data: dict[str, Any]) -> Incoming:
+    msgtype = str(data.get("msgtype") or "")
+    sender = data.get("from")
+    user = str(sender.get("userid") or "") if isinstance(sender, dict) else ""
+    msgid = str(data.get("msgid") or "")
+    if not user or not msgid:
+        raise BadRequest("callback without msgid or from.userid")
+    chat = str(data.get("chatid") or "") if data.get("chattype") == "group" else None
+    base: dict[str, Any] = {
+        "channel": "aibot",
+        "account": str(data.get("aibotid") or ""),
+        "user_id": user,
+        "dedup_key": msgid,
+        "chat_id": chat or None,
+        "raw_type": msgtype,
+        "reply_url": str(data.get("response_url") or "") or None,
+    }
+    if msgtype == "text":
+        content = str((data.get("text") or {}).get("content") or "")
+        return Incoming(kind=Kind.TEXT, text=_MENTION.sub("", content).strip(), **base)
+    if msgtype == "mixed":
+        items = (data.get("mixed") or {}).get("msg_item") or []
+        parts = [
+            str((i.get("text") or {}).get("content") or "")
+            for i in items
+            if isinstance(i, dict) and i.get("msgtype") == "text"
+        ]
+        if parts:
+            return Incoming(kind=Kind.TEXT, text=_MENTION.sub("", " ".join(parts)).strip(), **base)
+    if msgtype == "event":
+        name = str((data.get("event") or {}).get("eventtype") or "").lower()
+        return Incoming(kind=Kind.EVENT, event=name, **base)
+    return Incoming(kind=Kind.OTHER, **base)
+
+
+class AIBotChannel:
+    def __init__(
+        self, config: AIBotConfig, pipeline: Pipeline, *, window: int, budget: float, max_body: int
+    ) -> None:
+        self.config = config
+        self.pipeline = pipeline
+        self.window = window
+        self.budget = budget
+        self.max_body = max_body
+        self.crypto = PrpCrypto(aes_key(config.encoding_aes_key))
+
+    def setup(self, app: web.Application) -> None:
+        app.router.add_get(self.config.path, self.verify)
+        app.router.add_post(self.config.path, self.receive)
+
+    def _decrypt(self, signature: str, timestamp: str, nonce: str, encrypt: str) -> str:
+        if not common.signature_matches(signature, self.config.token, timestamp, nonce, encrypt):
+            raise web.HTTPForbidden(text="invalid message signature")
+        try:
+            return str(self.crypto.decrypt(encrypt, RECEIVE_ID))
+        except Exception:
+            raise BadRequest("cannot decrypt") from None
+
+    async def verify(self, request: web.Request) -> web.Response:
+        signature, timestamp, nonce, echostr = common.require_params(
+            request, "msg_signature", "timestamp", "nonce", "echostr"
+        )
+        try:
+            return web.Response(text=self._decrypt(signature, timestamp, nonce, echostr))
+        except BadRequest:
+            return web.Response(status=400, text="bad request")
+
+    async def receive(self, request: web.Request) -> web.Response:
+        signature, timestamp, nonce = common.require_params(
+            request, "msg_signature", "timestamp", "nonce"
+        )
+        common.check_timestamp(timestamp, self.window)
+        body = await common.read_body(request, self.max_body)
+        try:
+            envelope = _json_object(body)
+            encrypt = envelope.get("encrypt")
+            if not isinstance(encrypt, str):
+                raise BadRequest("no encrypt field")
+            incoming = to_incoming(
+                _json_object(self._decrypt(signature, timestamp, nonce, encrypt))
+            )
+        except BadRequest as exc:
+            log.warning("bad callback", extra={"channel": "aibot", "why": str(exc)})
+            return web.Response(status=400, text="bad request")
+        if incoming.raw_type == "stream":
+            # A refresh of a stream we already finished: nothing more to say.
+            return web.Response(text="")
+        replies = await self.pipeline.handle(incoming, self.budget)
+        if not replies:
+            return web.Response(text="")
+        text = common.join_replies(replies)
+        if incoming.kind is Kind.EVENT:
+            plain: dict[str, Any] = {"msgtype": "text", "text": {"content": text}}
+        else:
+            # Replies to user messages are stream messages; one finished chunk is a plain answer.
+            plain = {
+                "msgtype": "stream",
+                "stream": {"id": secrets.token_hex(8), "finish": True, "content": text},
+            }
+        return web.json_response(self._encrypt(json.dumps(plain, ensure_ascii=False), nonce))
+
+    def _encrypt(self, text: str, nonce: str) -> dict[str, Any]:
+        timestamp = str(int(time.time()))
+        encrypt = self.crypto.encrypt(text, RECEIVE_ID).decode()
+        return {
+            "encrypt": encrypt,
+            "msgsignature": common.wechat_signature(self.config.token, timestamp, nonce, encrypt),
+            "timestamp": int(timestamp),
+            "nonce": nonce,
+        }
+
+
+def _json_object(data: bytes | str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("malformed JSON") from None
+    if not isinstance(value, dict):
+        raise BadRequest("JSON is not an object")
+    return value

@@ -1,0 +1,180 @@
+"""WeChat Official Account (公众号) callbacks: plain, compatible and AES safe mode."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from wechatpy import parse_message
+from wechatpy.crypto import PrpCrypto
+from wechatpy.replies import TextReply
+
+from bot.channels import common
+from bot.channels.common import BadRequest
+from bot.config import MPConfig
+from bot.messages import Incoming, Kind
+from bot.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+Parser = Callable[[str], Any]
+
+
+def to_incoming(xml: str, channel: str = "mp", parser: Parser = parse_message) -> Incoming:
+    """Turn a vetted XML message into an ``Incoming``; wechatpy picks the message class."""
+    try:
+        msg = parser(xml)
+    except Exception as exc:  # KeyError on a missing MsgType, ValueError on a bad number …
+        raise BadRequest(f"unreadable message: {type(exc).__name__}") from None
+    if msg is None:
+        raise BadRequest("empty message")
+    fields: dict[str, Any] = msg._data
+    source, target = str(msg.source or ""), str(msg.target or "")
+    if not source:
+        raise BadRequest("message has no FromUserName")
+    try:
+        created = int(fields.get("CreateTime") or 0)
+    except (TypeError, ValueError):
+        raise BadRequest("CreateTime is not a number") from None
+    agent = str(fields.get("AgentID") or "")
+    if msg.type == "event":
+        event = str(msg.event).lower()
+        key = str(getattr(msg, "key", "") or getattr(msg, "scene_id", "") or "")
+        if event in {"subscribe_scan", "subscribe_scan_product"}:
+            event = "subscribe"
+        # Events carry no MsgId: the sender, the time and the event name identify one.
+        dedup = f"{agent}:{source}:{created}:{event}" if agent else f"{source}:{created}:{event}"
+        return Incoming(
+            channel,
+            target,
+            source,
+            Kind.EVENT,
+            dedup,
+            event=event,
+            event_key=key,
+            raw_type="event",
+            created_at=created,
+        )
+    msg_id = str(fields.get("MsgId") or "")
+    dedup = msg_id or f"{source}:{created}:{msg.type}"
+    if agent:
+        dedup = f"{agent}:{dedup}"
+    if msg.type == "text":
+        return Incoming(
+            channel,
+            target,
+            source,
+            Kind.TEXT,
+            dedup,
+            text=str(msg.content or ""),
+            raw_type="text",
+            created_at=created,
+        )
+    return Incoming(
+        channel,
+        target,
+        source,
+        Kind.OTHER,
+        dedup,
+        raw_type=str(fields.get("MsgType") or "unknown"),
+        created_at=created,
+    )
+
+
+class MPChannel:
+    def __init__(
+        self, config: MPConfig, pipeline: Pipeline, *, window: int, budget: float, max_body: int
+    ) -> None:
+        self.config = config
+        self.pipeline = pipeline
+        self.window = window
+        self.budget = budget
+        self.max_body = max_body
+        self.crypto = (
+            PrpCrypto(aes_key(config.encoding_aes_key)) if config.encoding_aes_key else None
+        )
+
+    def setup(self, app: web.Application) -> None:
+        app.router.add_get(self.config.path, self.verify)
+        app.router.add_post(self.config.path, self.receive)
+
+    def _check_signature(self, request: web.Request) -> tuple[str, str]:
+        signature, timestamp, nonce = common.require_params(
+            request, "signature", "timestamp", "nonce"
+        )
+        if not common.signature_matches(signature, self.config.token, timestamp, nonce):
+            raise web.HTTPForbidden(text="invalid signature")
+        return timestamp, nonce
+
+    async def verify(self, request: web.Request) -> web.Response:
+        self._check_signature(request)
+        return web.Response(text=request.query.get("echostr", ""))
+
+    async def receive(self, request: web.Request) -> web.Response:
+        timestamp, nonce = self._check_signature(request)
+        common.check_timestamp(timestamp, self.window)
+        body = await common.read_body(request, self.max_body)
+        encrypted = request.query.get("encrypt_type", "raw") == "aes"
+        try:
+            xml = common.vet_xml(body)
+            if encrypted:
+                xml = self._decrypt(request, common.parse_xml(body), timestamp, nonce)
+            incoming = to_incoming(xml)
+        except BadRequest as exc:
+            log.warning("bad callback", extra={"channel": "mp", "why": str(exc)})
+            return web.Response(status=400, text="bad request")
+        replies = await self.pipeline.handle(incoming, self.budget)
+        if not replies:
+            return web.Response(text="success")
+        xml = TextReply(
+            source=incoming.account,
+            target=incoming.user_id,
+            content=common.cdata_safe(common.join_replies(replies)),
+        ).render()
+        if encrypted:
+            xml = self._encrypt(xml, nonce)
+        return web.Response(text=xml, content_type="application/xml")
+
+    def _decrypt(
+        self, request: web.Request, fields: dict[str, Any], timestamp: str, nonce: str
+    ) -> str:
+        if self.crypto is None:
+            raise web.HTTPForbidden(text="safe mode is not configured")
+        encrypt = fields.get("Encrypt")
+        msg_signature = request.query.get("msg_signature", "")
+        if not isinstance(encrypt, str) or not msg_signature:
+            raise BadRequest("no Encrypt element or msg_signature")
+        if not common.signature_matches(
+            msg_signature, self.config.token, timestamp, nonce, encrypt
+        ):
+            raise web.HTTPForbidden(text="invalid message signature")
+        try:
+            plain = self.crypto.decrypt(encrypt, self.config.app_id)
+        except Exception:
+            raise BadRequest("cannot decrypt") from None
+        return common.vet_xml(plain)
+
+    def _encrypt(self, xml: str, nonce: str) -> str:
+        assert self.crypto is not None
+        return encrypt_reply(self.crypto, self.config.token, self.config.app_id, xml, nonce)
+
+
+def encrypt_reply(crypto: PrpCrypto, token: str, receive_id: str, xml: str, nonce: str) -> str:
+    timestamp = str(int(time.time()))
+    encrypt = crypto.encrypt(xml, receive_id).decode()
+    signature = common.wechat_signature(token, timestamp, nonce, encrypt)
+    return (
+        f"<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt>"
+        f"<MsgSignature><![CDATA[{signature}]]></MsgSignature>"
+        f"<TimeStamp>{timestamp}</TimeStamp><Nonce><![CDATA[{nonce}]]></Nonce></xml>"
+    )
+
+
+def aes_key(encoding_aes_key: str) -> bytes:
+    import base64
+
+    return base64.b64decode(encoding_aes_key + "=")

@@ -1,0 +1,195 @@
+"""The ``unionbot`` command: serve, chat, ask, db upgrade, check-config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from bot import keys
+from bot.config import Config, ConfigError, find_config_file, load_config
+from bot.logs import setup_logging
+from bot.messages import Incoming, Kind
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"unionbot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    run: Callable[[argparse.Namespace, Config], int] = args.run
+    try:
+        return run(args, config)
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="unionbot", description="工会聊天机器人服务")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        help="config file (default: $UNIONBOT_CONFIG, ./config.toml, then config.example.toml)",
+    )
+    sub = parser.add_subparsers(title="commands")
+
+    serve = sub.add_parser("serve", parents=[common], help="start the HTTP service")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(run=cmd_serve)
+
+    chat = sub.add_parser("chat", parents=[common], help="talk to the bot as a worker")
+    chat.add_argument("--user", default="terminal-user")
+    chat.add_argument("--group", default=None, help="pretend to write in this group")
+    chat.set_defaults(run=cmd_chat)
+
+    ask = sub.add_parser("ask", parents=[common], help="print the bot's reply to one message")
+    ask.add_argument("text")
+    ask.add_argument("--user", default="terminal-user")
+    ask.set_defaults(run=cmd_ask)
+
+    db = sub.add_parser("db", help="database commands").add_subparsers(title="db commands")
+    db_up = db.add_parser("upgrade", parents=[common], help="apply migrations")
+    db_up.set_defaults(run=cmd_db_upgrade)
+
+    check = sub.add_parser("check-config", parents=[common], help="validate the config file")
+    check.set_defaults(run=cmd_check_config)
+    return parser
+
+
+def cmd_serve(args: argparse.Namespace, config: Config) -> int:
+    from bot.app import init_app
+
+    setup_logging(config.log.level, config.log.format)
+    host = args.host or config.server.host
+    port = args.port or config.server.port
+    print(
+        f"unionbot serving on http://{host}:{port} (config: {find_config_file(args.config)})",
+        file=sys.stderr,
+    )
+    if config.dev.enabled:
+        print(
+            f"dev chat: curl -s http://{host}:{port}{config.dev.path} -d "
+            '\'{"user_id":"me","text":"你好"}\'',
+            file=sys.stderr,
+        )
+    web.run_app(init_app(config), host=host, port=port, print=None, access_log=None)
+    return 0
+
+
+async def _with_app(config: Config, body: Callable[[web.Application], Any]) -> Any:
+    from bot.app import init_app
+
+    app = init_app(config)
+    runner = web.AppRunner(app)
+    await runner.setup()  # runs the cleanup contexts' start: database, outbox
+    try:
+        return await body(app)
+    finally:
+        await runner.cleanup()
+
+
+async def _say(app: web.Application, user: str, text: str, group: str | None = None) -> list[str]:
+    incoming = Incoming(
+        channel="dev",
+        account="dev",
+        user_id=user,
+        kind=Kind.TEXT,
+        dedup_key=uuid.uuid4().hex,
+        text=text,
+        chat_id=group,
+        raw_type="text",
+    )
+    replies = await app[keys.PIPELINE].handle(incoming, budget=None) or []
+    return [r.text for r in replies]
+
+
+def cmd_ask(args: argparse.Namespace, config: Config) -> int:
+    setup_logging("WARNING", "text")
+
+    async def body(app: web.Application) -> None:
+        for text in await _say(app, args.user, args.text):
+            print(text)
+
+    asyncio.run(_with_app(config, body))
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace, config: Config) -> int:
+    setup_logging("WARNING", "text")
+
+    async def body(app: web.Application) -> None:
+        print("与工会小助手对话（输入 exit 退出）", flush=True)
+        for text in await _say(app, args.user, "你好", args.group):
+            print(f"🤖 {text}\n", flush=True)
+        while True:
+            try:
+                line = await asyncio.to_thread(input, "👷 ")
+            except EOFError:
+                return
+            if line.strip().lower() in {"exit", "quit", "再见"}:
+                return
+            if not line.strip():
+                continue
+            for text in await _say(app, args.user, line, args.group):
+                print(f"🤖 {text}\n", flush=True)
+
+    asyncio.run(_with_app(config, body))
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace, config: Config) -> int:
+    from bot.storage.db import create_engine, database_url
+    from bot.storage.migrate import upgrade
+
+    async def run() -> None:
+        engine = create_engine(config)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    print(f"database is up to date ({_masked_url(database_url(config))})")
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace, config: Config) -> int:
+    from bot.storage.db import database_url
+
+    channels = [
+        name
+        for name, on in (
+            ("mp", config.wechat.mp.enabled),
+            ("work", config.wechat.work.enabled),
+            ("aibot", config.wechat.aibot.enabled),
+            ("dev", config.dev.enabled),
+        )
+        if on
+    ]
+    print(f"config OK: {find_config_file(args.config)}")
+    print(f"  database: {_masked_url(database_url(config))}")
+    print(f"  channels: {', '.join(channels) or 'none'}")
+    print(f"  content:  {', '.join(str(p) for p in config.content_paths())}")
+    return 0
+
+
+def _masked_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

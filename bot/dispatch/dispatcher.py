@@ -1,0 +1,78 @@
+"""The root router: runs middlewares, then the first matching handler in stage order."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from itertools import groupby
+
+from bot.dispatch.context import Context
+from bot.dispatch.router import HandlerResult, HandlerSpec, Router
+from bot.messages import Reply
+
+log = logging.getLogger(__name__)
+
+Next = Callable[[Context], Awaitable[list[Reply]]]
+Middleware = Callable[[Context, Next], Awaitable[list[Reply]]]
+
+
+def as_replies(result: HandlerResult) -> list[Reply]:
+    if result is None:
+        return []
+    if isinstance(result, (str, Reply)):
+        result = [result]
+    return [r if isinstance(r, Reply) else Reply(r) for r in result if r]
+
+
+class Dispatcher(Router):
+    def __init__(self, name: str = "root") -> None:
+        super().__init__(name)
+        self.middlewares: list[Middleware] = []
+        self._ordered: list[HandlerSpec] | None = None
+
+    def middleware(self, mw: Middleware) -> Middleware:
+        self.middlewares.append(mw)
+        return mw
+
+    def ordered_handlers(self) -> list[HandlerSpec]:
+        # Stable sort: within a stage, routers keep their inclusion order.
+        if self._ordered is None:
+            specs = [h for router in self.walk() for h in router.handlers]
+            self._ordered = sorted(specs, key=lambda h: h.stage)
+        return self._ordered
+
+    def stages(self) -> Sequence[tuple[int, list[HandlerSpec]]]:
+        return [(k, list(g)) for k, g in groupby(self.ordered_handlers(), key=lambda h: h.stage)]
+
+    async def feed(self, ctx: Context) -> list[Reply]:
+        call: Next = self._route
+        for mw in reversed(self.middlewares):
+            call = _bind(mw, call)
+        return await call(ctx)
+
+    async def _route(self, ctx: Context) -> list[Reply]:
+        for spec in self.ordered_handlers():
+            extra = spec.match(ctx)
+            if extra is None:
+                continue
+            available = {
+                "ctx": ctx,
+                "message": ctx.message,
+                "text": ctx.text,
+                "state": ctx.state,
+                "services": ctx.services,
+                "render": ctx.render,
+                **ctx.extra,
+                **extra,
+            }
+            result = await spec.callback(**spec.kwargs(available))
+            return [*ctx.replies, *as_replies(result)]
+        log.warning("no handler matched", extra={"channel": ctx.message.channel})
+        return list(ctx.replies)
+
+
+def _bind(mw: Middleware, nxt: Next) -> Next:
+    async def call(ctx: Context) -> list[Reply]:
+        return await mw(ctx, nxt)
+
+    return call

@@ -1,0 +1,44 @@
+"""Channel-neutral message types: every channel turns its payload into an ``Incoming`` and
+renders the ``Reply`` objects a handler returns. Handlers never see XML or JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    TEXT = "text"
+    EVENT = "event"
+    OTHER = "other"  # image, voice, location, video, file … anything we cannot read
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    channel: str  # "mp", "work", "aibot", "dev"
+    account: str  # the app id / corp id / bot id the message was sent to
+    user_id: str  # the sender's identity on that channel (openid, userid)
+    kind: Kind
+    dedup_key: str  # unique per platform message; retries share it
+    text: str = ""
+    chat_id: str | None = None  # a group the message came from, None in a private chat
+    event: str | None = None  # subscribe, unsubscribe, click, scan …
+    event_key: str | None = None
+    raw_type: str = ""  # the platform's own type name, for logs and the polite reply
+    created_at: int = 0
+    reply_url: str | None = None  # WeCom intelligent robot: where a late reply is posted
+
+    @property
+    def conversation_key(self) -> str:
+        # A form started in a group belongs to that user in that group.
+        return f"{self.channel}:{self.account}:{self.chat_id or '-'}:{self.user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    text: str
+    type: str = "text"  # text | markdown
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, str]:
+        return {"type": self.type, "text": self.text}

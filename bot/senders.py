@@ -1,0 +1,66 @@
+"""The outbox's senders: one per outbound channel, built from the config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import ClientSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Config
+from bot.outbound import GroupRobot, MPClient, WeChatAPIError, WorkClient
+from bot.outbox import Sender
+from bot.storage.tokens import SqlTokenStore
+
+
+def build_senders(
+    config: Config, http: ClientSession, sessions: async_sessionmaker[AsyncSession]
+) -> dict[str, Sender]:
+    store = SqlTokenStore(sessions)
+    timeout = config.outbox.http_timeout_seconds
+    senders: dict[str, Sender] = {}
+    mp, work, robot_cfg = config.wechat.mp, config.wechat.work, config.wechat.robot
+    if mp.app_id and mp.app_secret:
+        mp_client = MPClient(http, mp.api_base, mp.app_id, mp.app_secret, store, timeout=timeout)
+
+        async def mp_cs(recipient: str, payload: dict[str, Any]) -> None:
+            await mp_client.send_text(recipient, payload["text"])
+
+        senders["mp_cs"] = mp_cs
+    if work.corp_id and work.secret:
+        work_client = WorkClient(
+            http, work.api_base, work.corp_id, work.secret, work.agent_id, store, timeout=timeout
+        )
+
+        async def work_app(recipient: str, payload: dict[str, Any]) -> None:
+            if payload.get("type") == "markdown":
+                await work_client.send_markdown([recipient], payload["text"])
+            else:
+                await work_client.send_text([recipient], payload["text"])
+
+        senders["work_app"] = work_app
+    robot = GroupRobot(http, robot_cfg.api_base, timeout=timeout)
+
+    async def robot_send(recipient: str, payload: dict[str, Any]) -> None:
+        # recipient is a robot name from [wechat.robot.keys]; the key itself stays in config.
+        key = robot_cfg.keys.get(recipient)
+        if not key:
+            raise WeChatAPIError(93000, f"no robot key configured for {recipient!r}")
+        if payload.get("type") == "markdown":
+            await robot.send_markdown(key, payload["text"])
+        else:
+            await robot.send_text(key, payload["text"])
+
+    senders["robot"] = robot_send
+
+    async def aibot_url(recipient: str, payload: dict[str, Any]) -> None:
+        # The intelligent robot's response_url takes a markdown message, once.
+        async with http.post(
+            recipient, json={"msgtype": "markdown", "markdown": {"content": payload["text"]}}
+        ) as resp:
+            data = await resp.json(content_type=None)
+        if data.get("errcode", 0) != 0:
+            raise WeChatAPIError(int(data["errcode"]), str(data.get("errmsg", "")))
+
+    senders["aibot_url"] = aibot_url
+    return senders

@@ -1,0 +1,150 @@
+"""Queries the message path needs, each a small function over an ``AsyncSession``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.dispatch.context import ConversationState
+from bot.messages import Incoming
+from bot.storage.models import Conversation, Message, Outbox, User, utcnow
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    # ON CONFLICT needs the dialect's own insert construct.
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+@dataclass(frozen=True)
+class Claim:
+    message_id: int | None  # set when this call inserted the message: we handle it
+    status: str  # status of the existing row when message_id is None
+    replies: list[dict[str, str]]
+
+
+async def claim_message(session: AsyncSession, incoming: Incoming) -> Claim:
+    """Insert the message; a unique violation means a retry of one we already have."""
+    stmt = (
+        _insert(session, Message)
+        .values(
+            channel=incoming.channel,
+            dedup_key=incoming.dedup_key,
+            conversation_key=incoming.conversation_key,
+            kind=incoming.kind.value,
+            text=incoming.text[:4000],
+            status="processing",
+            replies=[],
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["channel", "dedup_key"])
+        .returning(Message.id)
+    )
+    new_id = (await session.execute(stmt)).scalar_one_or_none()
+    if new_id is not None:
+        return Claim(new_id, "processing", [])
+    return await read_claim(session, incoming)
+
+
+async def read_claim(session: AsyncSession, incoming: Incoming) -> Claim:
+    row = (
+        await session.execute(
+            select(Message.status, Message.replies).where(
+                Message.channel == incoming.channel, Message.dedup_key == incoming.dedup_key
+            )
+        )
+    ).one()
+    return Claim(None, row.status, list(row.replies))
+
+
+async def finish_message(
+    session: AsyncSession, message_id: int, status: str, replies: list[dict[str, str]]
+) -> None:
+    await session.execute(
+        update(Message)
+        .where(Message.id == message_id)
+        .values(status=status, replies=replies, finished_at=utcnow())
+    )
+
+
+async def touch_user(session: AsyncSession, incoming: Incoming, now: datetime) -> int:
+    """Create the user on first contact; remember when they last wrote (48 h window)."""
+    stmt = _insert(session, User).values(
+        channel=incoming.channel,
+        account=incoming.account,
+        external_id=incoming.user_id,
+        member_status="unknown",
+        created_at=now,
+        last_seen_at=now,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["channel", "account", "external_id"], set_={"last_seen_at": now}
+    ).returning(User.id)
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def load_conversation(session: AsyncSession, key: str) -> ConversationState:
+    row = await session.get(Conversation, key)
+    if row is None:
+        return ConversationState(key=key)
+    return ConversationState(
+        key=key, name=row.state, data=dict(row.data), version=row.version, exists=True
+    )
+
+
+class StateConflict(Exception):
+    """Another instance saved the same conversation in between."""
+
+
+async def save_conversation(session: AsyncSession, state: ConversationState) -> None:
+    now = utcnow()
+    if not state.exists:
+        try:
+            async with session.begin_nested():
+                session.add(
+                    Conversation(
+                        key=state.key, state=state.name, data=state.data, version=1, updated_at=now
+                    )
+                )
+        except IntegrityError:
+            raise StateConflict(state.key) from None
+    else:
+        result = await session.execute(
+            update(Conversation)
+            .where(Conversation.key == state.key, Conversation.version == state.version)
+            .values(state=state.name, data=state.data, version=state.version + 1, updated_at=now)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise StateConflict(state.key)
+    state.version += 1
+    state.exists = True
+    state.dirty = False
+
+
+async def enqueue(
+    session: AsyncSession, *, dedup_key: str, channel: str, recipient: str, payload: dict[str, Any]
+) -> bool:
+    """Queue one send; returns False when the same ``dedup_key`` is already queued."""
+    stmt = (
+        _insert(session, Outbox)
+        .values(
+            dedup_key=dedup_key,
+            channel=channel,
+            recipient=recipient,
+            payload=payload,
+            status="pending",
+            attempts=0,
+            next_attempt_at=utcnow(),
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["dedup_key"])
+        .returning(Outbox.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None

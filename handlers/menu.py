@@ -1,0 +1,168 @@
+"""Greetings, the main menu, 取消 / 人工, events, and the polite answers to what we cannot read.
+
+The menu lists services as numbered items; feature modules add theirs with ``add_menu_item``
+on the app's menu, so the numbers always match what is really there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from bot.dispatch import Context, Router
+from bot.dispatch.filters import click, event, kind, normalise, words
+from bot.messages import Kind
+from handlers import feedback
+
+router = Router("menu")
+
+MENU_WORDS = ("菜单", "主菜单", "目录", "帮助", "help", "menu", "?", "？", "功能", "服务")
+GREETINGS = (
+    "你好",
+    "您好",
+    "hi",
+    "hello",
+    "在吗",
+    "在不在",
+    "哈喽",
+    "嗨",
+    "早上好",
+    "晚上好",
+    "下午好",
+    "你好呀",
+    "您好呀",
+    "有人吗",
+)
+THANKS = ("谢谢", "多谢", "感谢", "谢谢你", "谢谢啦", "好的谢谢", "thanks", "thankyou", "辛苦了")
+CANCEL_WORDS = ("取消", "退出", "算了", "不办了", "结束")
+HUMAN_WORDS = ("人工", "转人工", "人工服务", "找人工", "人工客服", "客服")
+
+MenuAction = Callable[[Context], Awaitable[str | None]]
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    key: str
+    title: str
+    action: MenuAction
+
+
+@dataclass
+class Menu:
+    items: list[MenuItem] = field(default_factory=list)
+
+    def add(self, key: str, title: str, action: MenuAction) -> None:
+        self.items = [i for i in self.items if i.key != key] + [MenuItem(key, title, action)]
+
+    def pick(self, text: str) -> MenuItem | None:
+        folded = normalise(text)
+        if folded.isdigit() and 1 <= int(folded) <= len(self.items):
+            return self.items[int(folded) - 1]
+        return None
+
+
+def default_menu() -> Menu:
+    menu = Menu()
+
+    async def contact(ctx: Context) -> str:
+        return ctx.render("contact")
+
+    menu.add("contact", "联系工会（热线电话）", contact)
+    menu.add("feedback", "给工会留言", feedback.start)
+    return menu
+
+
+def get_menu(ctx: Context) -> Menu:
+    menu = ctx.services.features.setdefault("menu", default_menu())
+    assert isinstance(menu, Menu)
+    return menu
+
+
+def render_menu(ctx: Context, greeting: str | None = None) -> str:
+    return ctx.render("menu", items=get_menu(ctx).items, greeting=greeting)
+
+
+# ── global commands: they work in any state ────────────────────────────────────────────────
+
+
+@router.global_command(words(*MENU_WORDS))
+async def show_menu(ctx: Context) -> str:
+    ctx.state.clear()
+    return render_menu(ctx)
+
+
+@router.global_command(words(*CANCEL_WORDS))
+async def cancel(ctx: Context) -> str:
+    ctx.state.clear()
+    return ctx.render("cancelled")
+
+
+@router.global_command(words(*HUMAN_WORDS))
+async def human(ctx: Context) -> str:
+    return ctx.render("human")
+
+
+# ── commands, events and menu clicks ───────────────────────────────────────────────────────
+
+
+@router.command(words(*GREETINGS))
+async def greet(ctx: Context) -> str:
+    return render_menu(ctx, greeting=f"您好！我是{ctx.services.config.bot.name}。")
+
+
+@router.command(words(*THANKS))
+async def thanks(ctx: Context) -> str:
+    return ctx.render("thanks")
+
+
+@router.command(event("subscribe", "enter_chat", "enter_agent"))
+async def welcome(ctx: Context) -> str:
+    return render_menu(ctx, greeting=ctx.render("welcome", bot_name=ctx.services.config.bot.name))
+
+
+@router.command(event("unsubscribe"))
+async def unsubscribed(ctx: Context) -> None:
+    ctx.state.clear()  # nothing can be sent to someone who left
+
+
+@router.command(click("MENU", "menu"))
+async def clicked_menu(ctx: Context) -> str:
+    return render_menu(ctx)
+
+
+@router.command(
+    lambda ctx: ctx.message.kind is Kind.TEXT and get_menu(ctx).pick(ctx.text) is not None
+)
+async def menu_item(ctx: Context) -> str | None:
+    item = get_menu(ctx).pick(ctx.text)
+    assert item is not None
+    return await item.action(ctx)
+
+
+# ── fallbacks ──────────────────────────────────────────────────────────────────────────────
+
+_KIND_NAMES = {
+    "image": "图片",
+    "voice": "语音",
+    "video": "视频",
+    "shortvideo": "小视频",
+    "location": "位置",
+    "link": "链接",
+    "file": "文件",
+    "mixed": "图文",
+}
+
+
+@router.fallback(kind(Kind.OTHER))
+async def unsupported(ctx: Context) -> str:
+    return ctx.render("unsupported", what=_KIND_NAMES.get(ctx.message.raw_type, ""))
+
+
+@router.fallback(kind(Kind.EVENT))
+async def other_event(ctx: Context) -> None:
+    return None  # view, location report, template-send-finished … need no answer
+
+
+@router.fallback()
+async def not_understood(ctx: Context) -> str:
+    return ctx.render("not_understood")

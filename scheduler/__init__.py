@@ -1,0 +1,1 @@
+"""Scheduled pushes: APScheduler set-up, broadcast definitions, audiences and runs."""
