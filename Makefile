@@ -40,7 +40,7 @@ postgres:
 	@bash .ci/postgres
 
 bench: setup
-	$(BIN)/python -m bench
+	$(BIN)/python -m tests.bench
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-* .pytest_cache .mypy_cache .ruff_cache

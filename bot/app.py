@@ -87,7 +87,9 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     engine = app[keys.ENGINE]
     if app[keys.CONFIG].database.migrate_on_start:
         await upgrade(engine)
+    recovery = asyncio.create_task(app[keys.PIPELINE].recover())
     yield
+    await asyncio.gather(recovery, return_exceptions=True)
     # Let handlers that are still running finish before the database goes away.
     await app[keys.PIPELINE].drain()
     await engine.dispose()
@@ -113,6 +115,20 @@ async def outbound_ctx(app: web.Application) -> AsyncIterator[None]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def reload_content(app: web.Application) -> None:
+    """Re-read the knowledge base; on broken content keep serving the old one."""
+    from bot.knowledge import ContentError
+    from handlers.knowledge import FEATURE, load_kb
+
+    services = app[keys.SERVICES]
+    try:
+        services.features[FEATURE] = load_kb(services.config.content_paths())
+    except ContentError as exc:
+        log.error("content not reloaded", extra={"error": str(exc)})
+        return
+    log.warning("content reloaded")
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import signal
 import sys
 import uuid
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from bot import keys
 from bot.config import Config, ConfigError, find_config_file, load_config
+from bot.knowledge import ContentError
 from bot.logs import setup_logging
 from bot.messages import Incoming, Kind
 
@@ -31,6 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Callable[[argparse.Namespace, Config], int] = args.run
     try:
         return run(args, config)
+    except ContentError as exc:
+        print(f"unionbot: content error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
@@ -65,15 +72,44 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", parents=[common], help="validate the config file")
     check.set_defaults(run=cmd_check_config)
+
+    kb = sub.add_parser("kb", help="knowledge base").add_subparsers(title="kb commands")
+    kb_eval = kb.add_parser("eval", parents=[common], help="accuracy on the evaluation set")
+    kb_eval.add_argument("--split", choices=["tune", "test", "all"], default="test")
+    kb_eval.add_argument("--details", action="store_true", help="list confused pairs")
+    kb_eval.set_defaults(run=cmd_kb_eval)
+    kb_reload = kb.add_parser(
+        "reload", parents=[common], help="make the running service re-read the content"
+    )
+    kb_reload.set_defaults(run=cmd_kb_reload)
     return parser
 
 
+def pid_file(config: Config) -> Path:
+    return config.base_dir / "var" / "unionbot.pid"
+
+
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
-    from bot.app import init_app
+    from bot.app import init_app, reload_content
 
     setup_logging(config.log.level, config.log.format)
     host = args.host or config.server.host
     port = args.port or config.server.port
+    app = init_app(config)
+
+    async def on_startup(app: web.Application) -> None:
+        # `unionbot kb reload` sends SIGHUP: re-read the content without a restart.
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, reload_content, app)
+        pid = pid_file(config)
+        pid.parent.mkdir(parents=True, exist_ok=True)
+        pid.write_text(str(os.getpid()), encoding="ascii")
+
+    async def on_cleanup(app: web.Application) -> None:
+        pid_file(config).unlink(missing_ok=True)
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
     print(
         f"unionbot serving on http://{host}:{port} (config: {find_config_file(args.config)})",
         file=sys.stderr,
@@ -84,7 +120,36 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
             '\'{"user_id":"me","text":"你好"}\'',
             file=sys.stderr,
         )
-    web.run_app(init_app(config), host=host, port=port, print=None, access_log=None)
+    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    return 0
+
+
+def cmd_kb_eval(args: argparse.Namespace, config: Config) -> int:
+    from bot.knowledge import evaluate, format_report, load_eval_cases
+    from handlers.knowledge import load_kb
+
+    kb = load_kb(config.content_paths())
+    folders = [d / "kb" for d in config.content_paths()]
+    cases = load_eval_cases(folders, known_ids=kb.entries.keys())
+    splits = ["tune", "test"] if args.split == "all" else [args.split]
+    for split in splits:
+        report = evaluate(kb, cases, split)
+        print(format_report(report, details=True if args.details else None))
+        print()
+    return 0
+
+
+def cmd_kb_reload(args: argparse.Namespace, config: Config) -> int:
+    from handlers.knowledge import load_kb
+
+    load_kb(config.content_paths())  # refuse to signal the service with broken content
+    pid = pid_file(config)
+    try:
+        os.kill(int(pid.read_text(encoding="ascii").strip()), signal.SIGHUP)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        print(f"unionbot: no running service found ({pid})", file=sys.stderr)
+        return 1
+    print("content checked; the service is re-reading it")
     return 0
 
 

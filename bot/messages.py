@@ -28,6 +28,25 @@ class Incoming:
     created_at: int = 0
     reply_url: str | None = None  # WeCom intelligent robot: where a late reply is posted
 
+    @classmethod
+    def from_stored(
+        cls, channel: str, dedup_key: str, conversation_key: str, kind: str, text: str
+    ) -> Incoming | None:
+        """Rebuild a message from the message log (to finish it after a crash)."""
+        parts = conversation_key.split(":", 3)
+        if len(parts) != 4:
+            return None
+        _, account, chat, user = parts
+        return cls(
+            channel=channel,
+            account=account,
+            user_id=user,
+            kind=Kind(kind),
+            dedup_key=dedup_key,
+            text=text,
+            chat_id=None if chat == "-" else chat,
+        )
+
     @property
     def conversation_key(self) -> str:
         # A form started in a group belongs to that user in that group.

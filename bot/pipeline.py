@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from bot.dispatch import Context, Dispatcher
 from bot.locks import KeyedLocks
@@ -151,6 +152,30 @@ class Pipeline:
                     # Another instance moved this conversation on; run again on its state.
                     log.warning("state conflict", extra={"attempt": attempt})
             return replies
+
+    async def recover(self, older_than: timedelta = timedelta(minutes=2)) -> int:
+        """Finish messages a crashed process had claimed but not answered: they are handled
+        now and their replies go out through the outbox, so nothing a worker said is lost."""
+        now = self.services.clock()
+        async with self.services.sessions() as session:
+            stale = await repo.stale_messages(session, now - older_than)
+        recovered = 0
+        for row in stale:
+            async with self.services.sessions.begin() as session:
+                if not await repo.reclaim_message(session, row, now):
+                    continue
+            incoming = Incoming.from_stored(
+                row.channel, row.dedup_key, row.conversation_key, row.kind, row.text
+            )
+            if incoming is None:
+                continue
+            job = _Job(deferred=True)
+            job.task = asyncio.create_task(self._run(incoming, row.id, job))
+            await job.task
+            recovered += 1
+        if recovered:
+            log.warning("recovered unfinished messages", extra={"count": recovered})
+        return recovered
 
     async def drain(self) -> None:
         """Let running handlers finish (on shutdown) so no claimed message is left behind."""

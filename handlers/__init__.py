@@ -1,5 +1,5 @@
 """What the bot knows how to do. ``build_dispatcher`` wires every handler router in priority
-order; each module exports one ``router``."""
+order and fills the main menu; each module exports one ``router``."""
 
 from __future__ import annotations
 
@@ -7,14 +7,27 @@ from collections.abc import Sequence
 
 from bot.dispatch import Dispatcher, Router
 from bot.services import Services
-from handlers import feedback, menu
+from handlers import feedback, knowledge, menu
+
+
+def build_menu() -> menu.Menu:
+    main = menu.Menu()
+    main.add("enrolment", "入会咨询", knowledge.enrolment_menu)
+    main.add("legal", "劳动法律咨询（欠薪、工伤、合同）", knowledge.legal_menu)
+    main.add("feedback", "给工会留言", feedback.start)
+    main.add("contact", "联系工会（热线电话）", menu.contact)
+    return main
 
 
 def build_dispatcher(services: Services, extra: Sequence[Router] = ()) -> Dispatcher:
-    services.features.setdefault("menu", menu.default_menu())
+    services.features["menu"] = build_menu()
+    services.features[knowledge.FEATURE] = knowledge.load_kb(services.config.content_paths())
     dispatcher = Dispatcher()
     for router in extra:
         dispatcher.include_router(router)
-    dispatcher.include_router(menu.router)
+    # Within a stage, earlier routers win: the knowledge base answers before the menu's
+    # "not understood" fallback.
+    dispatcher.include_router(knowledge.router)
     dispatcher.include_router(feedback.router)
+    dispatcher.include_router(menu.router)
     return dispatcher

@@ -1,7 +1,7 @@
 """Greetings, the main menu, 取消 / 人工, events, and the polite answers to what we cannot read.
 
-The menu lists services as numbered items; feature modules add theirs with ``add_menu_item``
-on the app's menu, so the numbers always match what is really there.
+The menu lists services as numbered items; ``handlers.build_dispatcher`` fills it with what is
+really there, so the numbers always match a working service.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from bot.dispatch import Context, Router
 from bot.dispatch.filters import click, event, kind, normalise, words
 from bot.messages import Kind
-from handlers import feedback
 
 router = Router("menu")
 
@@ -61,19 +60,12 @@ class Menu:
         return None
 
 
-def default_menu() -> Menu:
-    menu = Menu()
-
-    async def contact(ctx: Context) -> str:
-        return ctx.render("contact")
-
-    menu.add("contact", "联系工会（热线电话）", contact)
-    menu.add("feedback", "给工会留言", feedback.start)
-    return menu
+async def contact(ctx: Context) -> str:
+    return ctx.render("contact")
 
 
 def get_menu(ctx: Context) -> Menu:
-    menu = ctx.services.features.setdefault("menu", default_menu())
+    menu = ctx.services.features["menu"]
     assert isinstance(menu, Menu)
     return menu
 

@@ -24,7 +24,10 @@ async def test_hello_returns_the_menu(client: Client) -> None:
 
 
 async def test_menu_number_picks_the_service(client: Client) -> None:
-    resp = await client.post("/dev/chat", json={"user_id": "u1", "text": "1"})
+    menu = await (await client.post("/dev/chat", json={"user_id": "u1", "text": "菜单"})).json()
+    line = next(x for x in menu["replies"][0]["text"].splitlines() if "联系工会" in x)
+    number = line.split(".")[0]
+    resp = await client.post("/dev/chat", json={"user_id": "u1", "text": number})
     assert "12351" in (await resp.json())["replies"][0]["text"]
 
 

@@ -54,8 +54,8 @@ async def test_retry_after_the_answer_gets_the_same_reply(aiohttp_client: Any, d
     router, runs = counting_router(0)
     client = await aiohttp_client(init_app(make_config(db_url), extra_routers=[router]))
     xml = wechat.text_xml("o_dup2", "慢慢来", 777002)
-    first = await client.post(*_req(wechat.mp_plain("/wechat/mp", xml)))
-    second = await client.post(*_req(wechat.mp_plain("/wechat/mp", xml)))
+    first = await _post(client, (wechat.mp_plain("/wechat/mp", xml)))
+    second = await _post(client, (wechat.mp_plain("/wechat/mp", xml)))
     assert len(runs) == 1
     assert (
         xmltodict.parse(await first.text())["xml"]["Content"]
@@ -72,8 +72,8 @@ async def test_retry_on_a_second_instance_does_not_run_again(
     b = await aiohttp_client(init_app(make_config(db_url), extra_routers=[router_b]))
     xml = wechat.text_xml("o_two", "慢慢来", 777003)
     ra, rb = await asyncio.gather(
-        a.post(*_req(wechat.mp_plain("/wechat/mp", xml))),
-        b.post(*_req(wechat.mp_plain("/wechat/mp", xml))),
+        _post(a, (wechat.mp_plain("/wechat/mp", xml))),
+        _post(b, (wechat.mp_plain("/wechat/mp", xml))),
     )
     assert len(runs_a) + len(runs_b) == 1
     texts = {await ra.text(), await rb.text()}
@@ -154,5 +154,5 @@ async def test_feedback_card_reaches_the_cadre_group_with_phone_masked(
     assert "138****5678" in content and "13812345678" not in content
 
 
-def _req(signed: wechat.Signed) -> tuple[str, bytes]:
-    return signed.path, signed.body
+async def _post(client: Client, signed: wechat.Signed) -> Any:
+    return await client.post(signed.path, data=signed.body)

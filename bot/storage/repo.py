@@ -148,3 +148,25 @@ async def enqueue(
         .returning(Outbox.id)
     )
     return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def stale_messages(session: AsyncSession, older_than: datetime) -> list[Message]:
+    """Messages claimed by a process that died before it finished them."""
+    rows = await session.execute(
+        select(Message).where(Message.status == "processing", Message.created_at < older_than)
+    )
+    return list(rows.scalars())
+
+
+async def reclaim_message(session: AsyncSession, message: Message, now: datetime) -> bool:
+    """Take over a stale message; False when another instance was quicker."""
+    result = await session.execute(
+        update(Message)
+        .where(
+            Message.id == message.id,
+            Message.status == "processing",
+            Message.created_at == message.created_at,
+        )
+        .values(created_at=now)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]

@@ -1,0 +1,21 @@
+"""`make bench`: print the figures the issues ask for."""
+
+from __future__ import annotations
+
+import sys
+
+from tests.bench import callbacks
+
+
+def main() -> int:
+    sections = [("Callback throughput", callbacks.run)]
+    for title, run in sections:
+        print(f"== {title}", flush=True)
+        for line in run():
+            print(line, flush=True)
+        print(flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

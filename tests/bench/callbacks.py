@@ -1,0 +1,182 @@
+"""Callback throughput: the full path (AES callback → dedup → state → menu reply) against a
+bare wechatpy endpoint, each server on one core, the load from another process and core."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from tests.support import wechat
+
+PROJECT = Path(__file__).resolve().parents[2]
+CONNECTIONS = 50
+
+
+@dataclass
+class Result:
+    name: str
+    requests: int
+    seconds: float
+    latencies: list[float]
+    errors: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, p: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000
+
+    def line(self) -> str:
+        return (
+            f"{self.name:<28} {self.rps:8.0f} req/s   p50 {self.pct(0.50):6.1f} ms   "
+            f"p99 {self.pct(0.99):6.1f} ms   errors {self.errors}"
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(cmd: list[str], port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    # The server gets core 0 to itself; the load generator runs on core 1.
+    pinned = ["taskset", "-c", "0", *cmd] if _has_taskset() else cmd
+    proc = subprocess.Popen(
+        pinned,
+        cwd=PROJECT,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return proc
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}"
+            )
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def _has_taskset() -> bool:
+    from shutil import which
+
+    return which("taskset") is not None and (os.cpu_count() or 1) > 1
+
+
+async def drive(name: str, port: int, requests: int, first_id: int) -> Result:
+    # Distinct messages from many workers: every one is a new MsgId (no dedup shortcut).
+    signed = [
+        wechat.mp_aes("/wechat/mp", wechat.text_xml(f"o_bench_{i % 2000}", "你好", first_id + i))
+        for i in range(requests)
+    ]
+    latencies: list[float] = []
+    errors = 0
+    queue: asyncio.Queue[wechat.Signed] = asyncio.Queue()
+    for s in signed:
+        queue.put_nowait(s)
+    base = f"http://127.0.0.1:{port}"
+    connector = aiohttp.TCPConnector(limit=CONNECTIONS)
+    async with aiohttp.ClientSession(base, connector=connector) as http:
+
+        async def worker() -> None:
+            nonlocal errors
+            while not queue.empty():
+                s = queue.get_nowait()
+                t0 = time.perf_counter()
+                async with http.post(s.path, data=s.body) as resp:
+                    body = await resp.read()
+                latencies.append(time.perf_counter() - t0)
+                if resp.status != 200 or b"<Encrypt>" not in body:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
+        elapsed = time.perf_counter() - started
+    return Result(name, requests, elapsed, latencies, errors)
+
+
+def run(requests: int = 6000) -> list[str]:
+    if _has_taskset():
+        os.sched_setaffinity(0, {1})
+    lines: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "bench.toml"
+        config.write_text(
+            f"""[database]
+url = "sqlite+aiosqlite:///{tmp}/bench.db"
+migrate_on_start = true
+[bot]
+content_dirs = ["{PROJECT / "content"}"]
+timestamp_window_seconds = 3600
+[log]
+level = "ERROR"
+[wechat.mp]
+enabled = true
+app_id = "{wechat.MP_APP_ID}"
+token = "{wechat.MP_TOKEN}"
+encoding_aes_key = "{wechat.MP_AES_KEY}"
+[outbox]
+enabled = false
+""",
+            encoding="utf-8",
+        )
+        results: list[Result] = []
+        for name, module in (
+            ("bare wechatpy endpoint", "tests.bench.bare_endpoint"),
+            ("unionbot full path", None),
+        ):
+            port = free_port()
+            cmd = (
+                [sys.executable, "-m", module, "--port", str(port)]
+                if module
+                else [
+                    sys.executable,
+                    "-m",
+                    "bot.cli",
+                    "serve",
+                    "--config",
+                    str(config),
+                    "--port",
+                    str(port),
+                ]
+            )
+            proc = start(cmd, port)
+            try:
+                asyncio.run(drive(name + " (warm-up)", port, 500, 10_000_000))
+                results.append(asyncio.run(drive(name, port, requests, 20_000_000)))
+            finally:
+                proc.terminate()
+                proc.wait(10)
+        bare, full = results
+        lines.append(
+            f"callbacks: {requests} distinct AES text messages, {CONNECTIONS} "
+            "connections, server on one core"
+        )
+        lines.extend(r.line() for r in results)
+        lines.append(f"{'full / bare throughput':<28} {full.rps / bare.rps:8.2f}x")
+        lines.append(
+            f"{'full path p50 (median of ms)':<28} {statistics.median(full.latencies) * 1000:8.1f}"
+        )
+    return lines
+
+
+if __name__ == "__main__":
+    print("\n".join(run(int(sys.argv[1]) if len(sys.argv) > 1 else 6000)))

@@ -1,0 +1,76 @@
+"""Knowledge answers as a worker sees them through the dev chat and an @-mention."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from tests.support import wechat
+
+Client = TestClient[Any, Any]
+
+
+async def say(client: Client, text: str, user: str = "rider", chat: str | None = None) -> str:
+    resp = await client.post("/dev/chat", json={"user_id": user, "text": text, "chat_id": chat})
+    assert resp.status == 200
+    return "\n".join(r["text"] for r in (await resp.json())["replies"])
+
+
+async def test_wage_arrears_answer_has_key_fact_source_and_followup(client: Client) -> None:
+    text = await say(client, "老板拖了三个月工资咋整")
+    assert "人工" in text
+    assert "依据：" in text and "劳动合同法" in text
+    # the source is the last line, after the follow-up question
+    assert text.strip().splitlines()[-1].startswith("📖 依据：")
+    assert "还在职" in text or "在这家单位上班" in text
+
+
+async def test_followup_reply_refines_the_answer(client: Client) -> None:
+    await say(client, "工资一直不发怎么办", user="w-follow")
+    refined = await say(client, "2", user="w-follow")
+    assert "依据：" in refined
+    assert "请回复数字选择服务" not in refined  # "2" was the follow-up, not the menu
+
+
+async def test_choose_list_and_a_number_picks_one(client: Client) -> None:
+    # Ambiguous two-word question: the bot offers a few, a number picks one.
+    first = await say(client, "会费", user="w-choose")
+    if "您是想问" in first:
+        picked = await say(client, "1", user="w-choose")
+        assert "依据：" in picked
+    else:
+        assert "依据：" in first
+
+
+async def test_out_of_scope_is_declined_politely(client: Client) -> None:
+    text = await say(client, "明天会下雨吗")
+    assert "还没学会" in text and "人工" in text
+
+
+async def test_same_answer_in_a_group_mention(client: Client) -> None:
+    signed = wechat.aibot_encrypted(
+        "/wechat/aibot",
+        {
+            "msgid": "kb-1",
+            "aibotid": "B",
+            "chattype": "group",
+            "chatid": "g-drivers",
+            "from": {"userid": "driver7"},
+            "msgtype": "text",
+            "text": {"content": "@工会小助手 没签劳动合同能要双倍工资吗"},
+        },
+    )
+    resp = await client.post(signed.path, data=signed.body)
+    content = wechat.decrypt_aibot_reply(await resp.json())["stream"]["content"]
+    private = await say(client, "没签劳动合同能要双倍工资吗", user="driver8")
+    assert content == private
+    assert "二倍" in content or "双倍" in content
+
+
+async def test_menu_lists_the_knowledge_services(client: Client) -> None:
+    menu = await say(client, "菜单")
+    assert "1. 入会咨询" in menu
+    assert "劳动法律咨询" in menu
+    nudge = await say(client, "1")
+    assert "会费" in nudge
