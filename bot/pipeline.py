@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.dispatch import Context, Dispatcher
@@ -19,47 +19,46 @@ from bot.locks import KeyedLocks
 from bot.messages import Incoming, Reply
 from bot.services import Services
 from bot.storage import repo
+from bot.storage.message_store import Begun, Finish, MessageStore
 
 log = logging.getLogger(__name__)
 
 # Which outbox channel carries a late reply for each inbound channel.
 LATE_REPLY_CHANNEL = {"mp": "mp_cs", "work": "work_app", "aibot": "aibot_url"}
+POLL_SECONDS = 0.05
 
 
 @dataclass
 class _Job:
-    task: asyncio.Task[list[Reply]] | None = None
+    task: asyncio.Task[list[Reply] | None] | None = None
     finished: bool = False  # the handler has returned; only the bookkeeping is left
     deferred: bool = False  # the caller gave up waiting; replies go through the outbox
-    done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Pipeline:
     def __init__(self, services: Services, dispatcher: Dispatcher) -> None:
         self.services = services
         self.dispatcher = dispatcher
+        self.store = MessageStore(services.sessions, services.clock)
         self._jobs: dict[tuple[str, str], _Job] = {}
         self._locks = KeyedLocks()
-        self._tasks: set[asyncio.Task[list[Reply]]] = set()
+        self._tasks: set[asyncio.Task[list[Reply] | None]] = set()
 
     async def handle(self, incoming: Incoming, budget: float | None = None) -> list[Reply] | None:
         """Replies to send in the HTTP answer, or None when they will go out later."""
         key = (incoming.channel, incoming.dedup_key)
-        running = self._jobs.get(key)
-        if running is not None:
-            return await self._wait(running, budget)
+        job = self._jobs.get(key)
+        if job is None:  # a retry arriving while we still work on the message joins it
+            job = self._start(incoming, None)
+        return await self._wait(job, budget)
 
-        async with self.services.sessions.begin() as session:
-            claim = await repo.claim_message(session, incoming)
-        if claim.message_id is None:
-            return await self._duplicate(incoming, claim, budget)
-
-        job = _Job()
-        self._jobs[key] = job
-        job.task = asyncio.create_task(self._run(incoming, claim.message_id, job))
+    def _start(self, incoming: Incoming, claimed_id: int | None, deferred: bool = False) -> _Job:
+        job = _Job(deferred=deferred)
+        self._jobs[(incoming.channel, incoming.dedup_key)] = job
+        job.task = asyncio.create_task(self._run(incoming, job, claimed_id))
         self._tasks.add(job.task)
         job.task.add_done_callback(self._tasks.discard)
-        return await self._wait(job, budget)
+        return job
 
     async def _wait(self, job: _Job, budget: float | None) -> list[Reply] | None:
         assert job.task is not None
@@ -73,85 +72,85 @@ class Pipeline:
             job.deferred = True
             return None
 
-    async def _duplicate(
-        self, incoming: Incoming, claim: repo.Claim, budget: float | None
+    async def _run(
+        self, incoming: Incoming, job: _Job, claimed_id: int | None
     ) -> list[Reply] | None:
-        log.info("duplicate message", extra={"channel": incoming.channel, "status": claim.status})
-        # Another instance is still handling it: poll until it finishes or the budget ends.
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + (budget if budget is not None else 30.0)
-        while claim.status == "processing" and loop.time() < deadline:
-            await asyncio.sleep(0.05)
-            async with self.services.sessions() as session:
-                claim = await repo.read_claim(session, incoming)
-        if claim.status == "done":
-            return [Reply(r["text"], r.get("type", "text")) for r in claim.replies]
-        return None
-
-    async def _run(self, incoming: Incoming, message_id: int, job: _Job) -> list[Reply]:
-        key = (incoming.channel, incoming.dedup_key)
         try:
-            replies = await self._dispatch(incoming)
-        except Exception:
-            log.exception("handler failed", extra={"channel": incoming.channel})
-            replies = [Reply(self.services.render("error"))]
+            # One message of a conversation at a time: two quick messages of one worker are
+            # handled in order, never raced over the same state.
+            async with self._locks.hold(incoming.conversation_key):
+                begun = await self.store.begin(incoming, claimed_id)
+                if begun.message_id is None:
+                    return await self._duplicate(incoming, begun, job)
+                return await self._dispatch(incoming, begun, job)
         finally:
+            self._jobs.pop((incoming.channel, incoming.dedup_key), None)
+
+    async def _dispatch(self, incoming: Incoming, begun: Begun, job: _Job) -> list[Reply]:
+        assert begun.message_id is not None and begun.state is not None
+        state = begun.state
+        replies: list[Reply] = []
+        for attempt in (1, 2, 3):
+            ctx = Context(
+                message=incoming, state=state, services=self.services, user_id=begun.user_id
+            )
+            try:
+                replies = await self.dispatcher.feed(ctx)
+            except Exception:
+                log.exception("handler failed", extra={"channel": incoming.channel})
+                replies = [Reply(self.services.render("error"))]
             job.finished = True
-        try:
             # Read the flag right after the handler returned, before any await: from here on
             # the waiting side will not defer any more.
             deferred = job.deferred
-            stored = [r.to_json() for r in replies]
-            async with self.services.sessions.begin() as session:
-                await repo.finish_message(
-                    session, message_id, "deferred" if deferred else "done", stored
+            saved = await self.store.finish(
+                Finish(
+                    message_id=begun.message_id,
+                    status="deferred" if deferred else "done",
+                    replies=[r.to_json() for r in replies],
+                    state=state if state.dirty else None,
+                    outbox=self._late_rows(incoming, replies) if deferred else [],
                 )
-                if deferred:
-                    await self._enqueue_late(session, incoming, replies)
-            return replies
-        finally:
-            self._jobs.pop(key, None)
-            job.done.set()
+            )
+            if saved:
+                return replies
+            # Another instance moved this conversation on; run again on its state.
+            log.warning("state conflict", extra={"attempt": attempt})
+            state = await self.store.load_state(incoming.conversation_key)
+        return replies
 
-    async def _enqueue_late(
-        self, session: object, incoming: Incoming, replies: list[Reply]
-    ) -> None:
+    async def _duplicate(self, incoming: Incoming, begun: Begun, job: _Job) -> list[Reply] | None:
+        log.info("duplicate message", extra={"channel": incoming.channel, "status": begun.status})
+        status, replies = begun.status, begun.replies
+        # Another instance is still handling it: wait until it finishes, within reason.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30.0
+        while status == "processing" and loop.time() < deadline and not job.deferred:
+            await asyncio.sleep(POLL_SECONDS)
+            async with self.services.sessions() as session:
+                claim = await repo.read_claim(session, incoming)
+            status, replies = claim.status, claim.replies
+        job.finished = True
+        if status == "done":
+            return [Reply(r["text"], r.get("type", "text")) for r in replies]
+        return None
+
+    def _late_rows(self, incoming: Incoming, replies: list[Reply]) -> list[dict[str, object]]:
         channel = LATE_REPLY_CHANNEL.get(incoming.channel)
         recipient = incoming.reply_url if channel == "aibot_url" else incoming.user_id
         if channel is None or not recipient:
-            log.warning("late reply has no channel", extra={"channel": incoming.channel})
-            return
-        for n, reply in enumerate(replies):
-            await repo.enqueue(
-                session,  # type: ignore[arg-type]
-                dedup_key=f"reply:{incoming.channel}:{incoming.dedup_key}:{n}",
-                channel=channel,
-                recipient=recipient,
-                payload={"text": reply.text, "type": reply.type},
-            )
-
-    async def _dispatch(self, incoming: Incoming) -> list[Reply]:
-        # One message of a conversation at a time: two quick messages of one worker are
-        # handled in order, never raced over the same state.
-        async with self._locks.hold(incoming.conversation_key):
-            for attempt in (1, 2):
-                async with self.services.sessions.begin() as session:
-                    user_id = await repo.touch_user(session, incoming, self.services.clock())
-                    state = await repo.load_conversation(session, incoming.conversation_key)
-                ctx = Context(
-                    message=incoming, state=state, services=self.services, user_id=user_id
-                )
-                replies = await self.dispatcher.feed(ctx)
-                if not state.dirty:
-                    return replies
-                try:
-                    async with self.services.sessions.begin() as session:
-                        await repo.save_conversation(session, state)
-                    return replies
-                except repo.StateConflict:
-                    # Another instance moved this conversation on; run again on its state.
-                    log.warning("state conflict", extra={"attempt": attempt})
-            return replies
+            if replies:
+                log.warning("late reply has no channel", extra={"channel": incoming.channel})
+            return []
+        return [
+            {
+                "dedup_key": f"reply:{incoming.channel}:{incoming.dedup_key}:{n}",
+                "channel": channel,
+                "recipient": recipient,
+                "payload": {"text": reply.text, "type": reply.type},
+            }
+            for n, reply in enumerate(replies)
+        ]
 
     async def recover(self, older_than: timedelta = timedelta(minutes=2)) -> int:
         """Finish messages a crashed process had claimed but not answered: they are handled
@@ -163,14 +162,14 @@ class Pipeline:
         for row in stale:
             async with self.services.sessions.begin() as session:
                 if not await repo.reclaim_message(session, row, now):
-                    continue
+                    continue  # another instance took it
             incoming = Incoming.from_stored(
                 row.channel, row.dedup_key, row.conversation_key, row.kind, row.text
             )
             if incoming is None:
                 continue
-            job = _Job(deferred=True)
-            job.task = asyncio.create_task(self._run(incoming, row.id, job))
+            job = self._start(incoming, row.id, deferred=True)
+            assert job.task is not None
             await job.task
             recovered += 1
         if recovered:

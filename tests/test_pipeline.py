@@ -85,15 +85,11 @@ async def test_slow_handler_answers_success_and_sends_later(
     aiohttp_client: Any, db_url: str, fake_wechat: FakeWeChat
 ) -> None:
     router, runs = counting_router(0.6)
-    base = (
-        await fake_wechat.start()
-        if not getattr(fake_wechat, "base_url", None)
-        else fake_wechat.base_url
-    )
+    base = fake_wechat.base_url
     config = make_config(db_url, api_base=base, bot__handler_budget_seconds=0.2)
     client = await aiohttp_client(init_app(config, extra_routers=[router]))
-    resp = await client.post(
-        *_req(wechat.mp_aes("/wechat/mp", wechat.text_xml("o_late", "慢慢来", 777004)))
+    resp = await _post(
+        client, wechat.mp_aes("/wechat/mp", wechat.text_xml("o_late", "慢慢来", 777004))
     )
     assert resp.status == 200
     assert await resp.text() == "success"
@@ -136,11 +132,7 @@ async def test_two_messages_of_one_user_are_handled_in_order(
 async def test_feedback_card_reaches_the_cadre_group_with_phone_masked(
     aiohttp_client: Any, db_url: str, fake_wechat: FakeWeChat
 ) -> None:
-    base = (
-        await fake_wechat.start()
-        if not getattr(fake_wechat, "base_url", None)
-        else fake_wechat.base_url
-    )
+    base = fake_wechat.base_url
     client = await aiohttp_client(init_app(make_config(db_url, api_base=base)))
     await client.post("/dev/chat", json={"user_id": "w3", "text": "给工会留言"})
     await client.post("/dev/chat", json={"user_id": "w3", "text": "我电话13812345678，欠薪了"})

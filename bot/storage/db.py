@@ -36,7 +36,11 @@ def is_sqlite(url: str) -> bool:
 def create_engine(config: Config) -> AsyncEngine:
     url = database_url(config)
     kwargs: dict[str, Any] = {"echo": config.database.echo}
-    if not is_sqlite(url):
+    if is_sqlite(url):
+        # SQLite has one writer at a time, and its busy handler sleeps while it waits: one
+        # connection makes writers queue in the pool instead (writes are batched anyway).
+        kwargs.update(pool_size=1, max_overflow=0)
+    else:
         kwargs.update(pool_size=config.database.pool_size, pool_pre_ping=True)
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
