@@ -116,6 +116,33 @@ class OutboxConfig:
 
 
 @dataclass(frozen=True)
+class FormsConfig:
+    """Chat forms (购药登记, 服务申请, 入会申请, 法律援助申请)."""
+
+    notify_robot: str = "volunteers"  # robot name in [wechat.robot.keys] that gets the cards
+    reminder_minutes: int = 30  # a form left alone gets a reminder after this long
+    expire_minutes: int = 240  # … and is dropped after this long
+    digest_time: str = "20:00"  # daily digest of submissions, Asia/Shanghai
+
+
+@dataclass(frozen=True)
+class CasesConfig:
+    """Cases forwarded to cadres; the roster and calendar are content files."""
+
+    group_robot: str = "cadres"  # robot name in [wechat.robot.keys] for case cards
+    check_minutes: int = 10  # how often overdue cases are looked for
+
+
+@dataclass(frozen=True)
+class BroadcastsConfig:
+    """Scheduled pushes."""
+
+    enabled: bool = True  # run the scheduler in this instance
+    timezone: str = "Asia/Shanghai"
+    grace_minutes: int = 60  # a firing missed while down is sent on start if this recent
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -124,6 +151,9 @@ class Config:
     dev: DevConfig = field(default_factory=DevConfig)
     wechat: WeChatConfig = field(default_factory=WeChatConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    forms: FormsConfig = field(default_factory=FormsConfig)
+    cases: CasesConfig = field(default_factory=CasesConfig)
+    broadcasts: BroadcastsConfig = field(default_factory=BroadcastsConfig)
     # Folder of the config file: relative paths (SQLite file, content) resolve against it.
     base_dir: Path = field(default=PROJECT_ROOT, compare=False)
 

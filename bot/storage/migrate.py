@@ -18,8 +18,9 @@ def alembic_config(url: str) -> AlembicConfig:
     return cfg
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Upgrade the database behind ``engine`` on one of its own connections."""
+async def upgrade(engine: AsyncEngine, revision: str = "heads") -> None:
+    """Upgrade the database behind ``engine`` on one of its own connections. Feature
+    migrations may branch from the same parent: "heads" applies every branch."""
     url = engine.url.render_as_string(hide_password=False)
     cfg = alembic_config(url)
 
