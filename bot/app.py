@@ -23,7 +23,7 @@ from bot.outbox import OutboxWorker
 from bot.pipeline import Pipeline
 from bot.render import Renderer
 from bot.senders import build_senders
-from bot.services import Services, system_clock
+from bot.services import Periodic, Services, system_clock
 from bot.storage.db import create_engine, session_factory
 from bot.storage.migrate import upgrade
 from handlers import build_dispatcher
@@ -61,6 +61,7 @@ def init_app(
 
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(outbound_ctx)
+    app.cleanup_ctx.append(periodic_ctx)
     return app
 
 
@@ -129,6 +130,24 @@ def reload_content(app: web.Application) -> None:
         log.error("content not reloaded", extra={"error": str(exc)})
         return
     log.warning("content reloaded")
+
+
+async def periodic_ctx(app: web.Application) -> AsyncIterator[None]:
+    services = app[keys.SERVICES]
+
+    async def loop(job: Periodic) -> None:
+        while True:
+            await asyncio.sleep(job.every)
+            try:
+                await job.run(services)
+            except Exception:
+                log.exception("periodic job failed", extra={"job": job.name})
+
+    tasks = [asyncio.create_task(loop(job)) for job in services.periodic]
+    yield
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +18,16 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class Periodic:
+    """A job the app runs every ``every`` seconds (reminders, sweeps, overdue checks). It reads
+    what is due from the database, so nothing is lost across a restart."""
+
+    name: str
+    every: float
+    run: Callable[[Services], Awaitable[None]]
+
+
 @dataclass
 class Services:
     config: Config
@@ -25,5 +35,6 @@ class Services:
     render: Renderer
     clock: Callable[[], datetime] = system_clock
     monotonic: Callable[[], float] = time.monotonic
-    # Later features (knowledge base, forms, cases) hang their objects here by name.
+    # Features (menu, knowledge base, outbox worker, forms …) hang their objects here by name.
     features: dict[str, Any] = field(default_factory=dict)
+    periodic: list[Periodic] = field(default_factory=list)

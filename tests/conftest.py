@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.app import init_app
 from bot.config import Config, config_from_dict
 from bot.storage.migrate import upgrade
-from bot.storage.models import Base
 from tests.support import wechat
 
 pytest_plugins = ["tests.fakes.fixtures"]
@@ -73,10 +72,23 @@ def pg_url() -> Iterator[str]:
 
 
 async def _truncate(url: str) -> None:
+    """Empty every table the migrations made (whatever module its model lives in)."""
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
-            tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+            names = (
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                            "AND tablename <> 'alembic_version'"
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            tables = ", ".join(f'"{n}"' for n in names)
             await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     finally:
         await engine.dispose()
@@ -125,7 +137,14 @@ def make_config(db_url: str, api_base: str = "http://127.0.0.1:9", **overrides: 
                 "token": wechat.AIBOT_TOKEN,
                 "encoding_aes_key": wechat.AIBOT_AES_KEY,
             },
-            "robot": {"api_base": api_base, "keys": {"cadres": "robot-cadres"}},
+            "robot": {
+                "api_base": api_base,
+                "keys": {
+                    "cadres": "robot-cadres",
+                    "volunteers": "robot-volunteers",
+                    "group": "robot-group",
+                },
+            },
         },
         "outbox": {"poll_seconds": 0.05, "backoff_seconds": 0.05},
     }

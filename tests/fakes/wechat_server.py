@@ -59,7 +59,7 @@ class _Faults:
 class FakeWeChat:
     def __init__(
         self,
-        robot_keys: tuple[str, ...] = ("robot-cadres", "robot-group"),
+        robot_keys: tuple[str, ...] = ("robot-cadres", "robot-volunteers", "robot-group"),
         robot_rate: tuple[int, float] | None = None,
         verbose: bool = False,
     ) -> None:
