@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.dispatch import Context, Router
-from bot.dispatch.filters import normalise, state
+from bot.dispatch.filters import state
 from bot.knowledge import Entry, KnowledgeBase, Match
 from bot.messages import Kind
 
@@ -51,7 +51,7 @@ def _picked(ctx: Context) -> bool | dict[str, Any]:
     if ctx.message.kind is not Kind.TEXT or ctx.state.name not in (CHOOSE, FOLLOWUP):
         return False
     kb = get_kb(ctx)
-    reply = normalise(ctx.text)
+    reply = ctx.folded
     if ctx.state.name == CHOOSE:
         ids: list[str] = list(ctx.state.data.get("ids", []))
         if reply.isdigit() and 1 <= int(reply) <= len(ids) and ids[int(reply) - 1] in kb.entries:

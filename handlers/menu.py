@@ -49,9 +49,12 @@ class MenuItem:
 @dataclass
 class Menu:
     items: list[MenuItem] = field(default_factory=list)
+    # The menu text is the same for everyone: render it once per greeting.
+    _texts: dict[str | None, str] = field(default_factory=dict)
 
     def add(self, key: str, title: str, action: MenuAction) -> None:
         self.items = [i for i in self.items if i.key != key] + [MenuItem(key, title, action)]
+        self._texts.clear()
 
     def pick(self, text: str) -> MenuItem | None:
         folded = normalise(text)
@@ -71,7 +74,11 @@ def get_menu(ctx: Context) -> Menu:
 
 
 def render_menu(ctx: Context, greeting: str | None = None) -> str:
-    return ctx.render("menu", items=get_menu(ctx).items, greeting=greeting)
+    menu = get_menu(ctx)
+    text = menu._texts.get(greeting)
+    if text is None:
+        text = menu._texts[greeting] = ctx.render("menu", items=menu.items, greeting=greeting)
+    return text
 
 
 # ── global commands: they work in any state ────────────────────────────────────────────────
@@ -122,12 +129,15 @@ async def clicked_menu(ctx: Context) -> str:
     return render_menu(ctx)
 
 
-@router.command(
-    lambda ctx: ctx.message.kind is Kind.TEXT and get_menu(ctx).pick(ctx.text) is not None
-)
-async def menu_item(ctx: Context) -> str | None:
-    item = get_menu(ctx).pick(ctx.text)
-    assert item is not None
+def _picked_item(ctx: Context) -> bool | dict[str, MenuItem]:
+    if ctx.message.kind is not Kind.TEXT or not ctx.folded.isdigit():
+        return False
+    item = get_menu(ctx).pick(ctx.folded)
+    return {"item": item} if item is not None else False
+
+
+@router.command(_picked_item)
+async def menu_item(ctx: Context, item: MenuItem) -> str | None:
     return await item.action(ctx)
 
 

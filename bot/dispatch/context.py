@@ -50,6 +50,17 @@ class Context:
     def text(self) -> str:
         return self.message.text
 
+    @property
+    def folded(self) -> str:
+        """The text without punctuation, spaces, case or full-width forms (computed once:
+        every word filter compares against it)."""
+        cached = self.extra.get("_folded")
+        if cached is None:
+            from bot.dispatch.filters import normalise
+
+            cached = self.extra["_folded"] = normalise(self.message.text)
+        return str(cached)
+
     def render(self, template: str, **values: Any) -> str:
         return self.services.render(template, message=self.message, **values)
 

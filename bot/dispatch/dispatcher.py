@@ -62,7 +62,7 @@ class Dispatcher(Router):
                 "state": ctx.state,
                 "services": ctx.services,
                 "render": ctx.render,
-                **ctx.extra,
+                **{k: v for k, v in ctx.extra.items() if not k.startswith("_")},
                 **extra,
             }
             result = await spec.callback(**spec.kwargs(available))

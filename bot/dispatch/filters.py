@@ -24,7 +24,7 @@ def words(*choices: str) -> Filter:
     wanted = frozenset(normalise(c) for c in choices)
 
     def check(ctx: Context) -> bool:
-        return ctx.message.kind is Kind.TEXT and normalise(ctx.text) in wanted
+        return ctx.message.kind is Kind.TEXT and ctx.folded in wanted
 
     return check
 
@@ -99,7 +99,6 @@ def contains(keywords: Iterable[str]) -> Filter:
     folded = tuple(normalise(k) for k in keywords)
 
     def check(ctx: Context) -> bool:
-        text = normalise(ctx.text)
-        return ctx.message.kind is Kind.TEXT and any(k in text for k in folded)
+        return ctx.message.kind is Kind.TEXT and any(k in ctx.folded for k in folded)
 
     return check
