@@ -102,9 +102,13 @@ async def outbound_ctx(app: web.Application) -> AsyncIterator[None]:
     timeout = ClientTimeout(total=config.outbox.http_timeout_seconds)
     async with ClientSession(timeout=timeout) as http:
         app[keys.HTTP] = http
+        senders = build_senders(config, http, services.sessions)
+        # Features add senders of their own (cases: push or park an answer for the worker).
+        for install in services.features.get("sender_hooks", []):
+            install(services, senders)
         worker = OutboxWorker(
             services.sessions,
-            build_senders(config, http, services.sessions),
+            senders,
             config.outbox,
             services.clock,
         )

@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
         "reload", parents=[common], help="make the running service re-read the content"
     )
     kb_reload.set_defaults(run=cmd_kb_reload)
+
+    from bot.cases.cli import add_commands as add_case_commands
+
+    add_case_commands(sub, common)
     return parser
 
 
@@ -158,7 +162,7 @@ def cmd_kb_reload(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-async def _with_app(config: Config, body: Callable[[web.Application], Any]) -> Any:
+async def with_app(config: Config, body: Callable[[web.Application], Any]) -> Any:
     from bot.app import init_app
 
     app = init_app(config)
@@ -192,7 +196,7 @@ def cmd_ask(args: argparse.Namespace, config: Config) -> int:
         for text in await _say(app, args.user, args.text):
             print(text)
 
-    asyncio.run(_with_app(config, body))
+    asyncio.run(with_app(config, body))
     return 0
 
 
@@ -215,7 +219,7 @@ def cmd_chat(args: argparse.Namespace, config: Config) -> int:
             for text in await _say(app, args.user, line, args.group):
                 print(f"🤖 {text}\n", flush=True)
 
-    asyncio.run(_with_app(config, body))
+    asyncio.run(with_app(config, body))
     return 0
 
 

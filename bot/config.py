@@ -131,6 +131,7 @@ class CasesConfig:
 
     group_robot: str = "cadres"  # robot name in [wechat.robot.keys] for case cards
     check_minutes: int = 10  # how often overdue cases are looked for
+    reply_template_id: str = ""  # OA template for answers outside the 48-hour window
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,22 @@ HTML uses aiohttp-jinja2's own escaping environment."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+CHINA = ZoneInfo("Asia/Shanghai")
+
+
+def cn_time(value: datetime, fmt: str = "%m-%d %H:%M") -> str:
+    """Times are stored in UTC; people read them in Beijing time."""
+    return value.astimezone(CHINA).strftime(fmt)
 
 
 class Renderer:
@@ -24,6 +34,7 @@ class Renderer:
             lstrip_blocks=True,
             keep_trailing_newline=False,
         )
+        self.env.filters["cn_time"] = cn_time
 
     def __call__(self, template: str, **values: Any) -> str:
         name = template if template.endswith(".j2") else f"{template}.txt.j2"

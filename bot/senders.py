@@ -27,6 +27,13 @@ def build_senders(
             await mp_client.send_text(recipient, payload["text"])
 
         senders["mp_cs"] = mp_cs
+
+        async def mp_template(recipient: str, payload: dict[str, Any]) -> None:
+            await mp_client.send_template(
+                recipient, payload["template_id"], payload["data"], payload.get("url")
+            )
+
+        senders["mp_template"] = mp_template
     if work.corp_id and work.secret:
         work_client = WorkClient(
             http, work.api_base, work.corp_id, work.secret, work.agent_id, store, timeout=timeout

@@ -25,7 +25,7 @@ class Periodic:
 
     name: str
     every: float
-    run: Callable[[Services], Awaitable[None]]
+    run: Callable[[Services], Awaitable[object]]
 
 
 @dataclass

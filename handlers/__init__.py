@@ -7,13 +7,14 @@ from collections.abc import Sequence
 
 from bot.dispatch import Dispatcher, Router
 from bot.services import Services
-from handlers import feedback, knowledge, menu
+from handlers import cases, feedback, knowledge, menu
 
 
 def build_menu() -> menu.Menu:
     main = menu.Menu()
     main.add("enrolment", "入会咨询", knowledge.enrolment_menu)
     main.add("legal", "劳动法律咨询（欠薪、工伤、合同）", knowledge.legal_menu)
+    main.add("human", "转人工（工会工作人员）", cases.start_from_menu)
     main.add("feedback", "给工会留言", feedback.start)
     main.add("contact", "联系工会（热线电话）", menu.contact)
     return main
@@ -22,9 +23,14 @@ def build_menu() -> menu.Menu:
 def build_dispatcher(services: Services, extra: Sequence[Router] = ()) -> Dispatcher:
     services.features["menu"] = build_menu()
     services.features[knowledge.FEATURE] = knowledge.load_kb(services.config.content_paths())
+    cases.setup(services)
     dispatcher = Dispatcher()
+    # An answer a cadre could not push is handed over with the worker's next reply.
+    dispatcher.middleware(cases.deliver_inbox)
     for router in extra:
         dispatcher.include_router(router)
+    # Cases first: 人工 and the cadres' commands must not be read as questions.
+    dispatcher.include_router(cases.router)
     # Within a stage, earlier routers win: the knowledge base answers before the menu's
     # "not understood" fallback.
     dispatcher.include_router(knowledge.router)

@@ -43,6 +43,7 @@ async def receive(ctx: Context) -> str:
         async with ctx.services.sessions.begin() as session:
             await repo.enqueue(
                 session,
+                now=ctx.services.clock(),
                 dedup_key=f"feedback:{ctx.message.channel}:{ctx.message.dedup_key}",
                 channel="robot",
                 recipient=CADRE_GROUP,

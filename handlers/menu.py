@@ -34,7 +34,20 @@ GREETINGS = (
 )
 THANKS = ("谢谢", "多谢", "感谢", "谢谢你", "谢谢啦", "好的谢谢", "thanks", "thankyou", "辛苦了")
 CANCEL_WORDS = ("取消", "退出", "算了", "不办了", "结束")
-HUMAN_WORDS = ("人工", "转人工", "人工服务", "找人工", "人工客服", "客服")
+HUMAN_WORDS = (
+    "人工",
+    "转人工",
+    "人工服务",
+    "找人工",
+    "人工客服",
+    "客服",
+    "我要人工",
+    "我要找人工",
+    "找工作人员",
+    "联系工作人员",
+    "转工作人员",
+    "真人",
+)
 
 MenuAction = Callable[[Context], Awaitable[str | None]]
 
@@ -94,11 +107,6 @@ async def show_menu(ctx: Context) -> str:
 async def cancel(ctx: Context) -> str:
     ctx.state.clear()
     return ctx.render("cancelled")
-
-
-@router.global_command(words(*HUMAN_WORDS))
-async def human(ctx: Context) -> str:
-    return ctx.render("human")
 
 
 # ── commands, events and menu clicks ───────────────────────────────────────────────────────

@@ -10,7 +10,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.dispatch.context import Context
 from bot.messages import Reply
@@ -19,6 +19,7 @@ HandlerResult = str | Reply | Sequence[str | Reply] | None
 Handler = Callable[..., Awaitable[HandlerResult]]
 # A filter returns False (no match), True, or a dict of extra arguments for the handler.
 Filter = Callable[[Context], bool | dict[str, Any]]
+H = TypeVar("H", bound=Handler)
 
 
 class Stage(IntEnum):
@@ -72,10 +73,8 @@ class Router:
         for child in self.children:
             yield from child.walk()
 
-    def handler(
-        self, *filters: Filter, stage: Stage = Stage.COMMAND
-    ) -> Callable[[Handler], Handler]:
-        def register(callback: Handler) -> Handler:
+    def handler(self, *filters: Filter, stage: Stage = Stage.COMMAND) -> Callable[[H], H]:
+        def register(callback: H) -> H:
             signature = inspect.signature(callback)
             params = frozenset(signature.parameters)
             accepts_any = any(
@@ -87,14 +86,14 @@ class Router:
         return register
 
     # Readable shorthands for the four stages.
-    def global_command(self, *filters: Filter) -> Callable[[Handler], Handler]:
+    def global_command(self, *filters: Filter) -> Callable[[H], H]:
         return self.handler(*filters, stage=Stage.GLOBAL)
 
-    def flow(self, *filters: Filter) -> Callable[[Handler], Handler]:
+    def flow(self, *filters: Filter) -> Callable[[H], H]:
         return self.handler(*filters, stage=Stage.FLOW)
 
-    def command(self, *filters: Filter) -> Callable[[Handler], Handler]:
+    def command(self, *filters: Filter) -> Callable[[H], H]:
         return self.handler(*filters, stage=Stage.COMMAND)
 
-    def fallback(self, *filters: Filter) -> Callable[[Handler], Handler]:
+    def fallback(self, *filters: Filter) -> Callable[[H], H]:
         return self.handler(*filters, stage=Stage.FALLBACK)

@@ -1,18 +1,29 @@
-"""Errors of the WeChat/WeCom APIs, classified the way the outbox needs them."""
+"""Errors of the WeChat / WeCom APIs, classified the way the outbox needs them.
+
+The outbox asks one question of a failed send: try again later (``temporary``), or record the
+failure and stop (``permanent``). Token errors are settled inside the clients (one retry with
+a fresh token); when they still reach the caller, trying again will not help.
+"""
 
 from __future__ import annotations
 
-# Worth trying again later: system busy, rate limits.
+# Worth trying again later: system busy (-1), frequency limits (45009, 45011).
 TEMPORARY = frozenset({-1, 45009, 45011})
-# The access token is invalid or expired: fetch a new one and try once more.
+# The access token is invalid (40001, 40014) or expired (42001): fetch a new one, try once more.
 TOKEN_INVALID = frozenset({40001, 40014, 42001})
 
 
 class WeChatAPIError(Exception):
-    def __init__(self, errcode: int, errmsg: str = "") -> None:
-        super().__init__(f"{errcode} {errmsg}".strip())
+    """WeChat answered with ``errcode != 0``; ``errcode`` is ``None`` when it never answered."""
+
+    def __init__(self, errcode: int | None, errmsg: str = "") -> None:
+        super().__init__(errcode, errmsg)
         self.errcode = errcode
         self.errmsg = errmsg
+
+    def __str__(self) -> str:
+        code = f"errcode {self.errcode}"
+        return f"{code}: {self.errmsg}" if self.errmsg else code
 
     @property
     def temporary(self) -> bool:
@@ -28,15 +39,21 @@ class WeChatAPIError(Exception):
 
 
 class TransportError(WeChatAPIError):
-    """No usable answer: a timeout, a refused connection or an HTTP 5xx. Always temporary."""
+    """No usable answer: the connection failed, an HTTP error status, or a body that is not a
+    JSON object. Temporary unless the status says the request itself is wrong (4xx)."""
 
-    def __init__(self, what: str) -> None:
-        super().__init__(-2, what)
+    def __init__(self, what: str, *, status: int | None = None, temporary: bool = True) -> None:
+        super().__init__(None, what)
+        self.status = status
+        self._temporary = temporary
+
+    def __str__(self) -> str:
+        return self.errmsg
 
     @property
     def temporary(self) -> bool:
-        return True
+        return self._temporary
 
 
 class ApiTimeout(TransportError):
-    pass
+    """No answer within the call's timeout. WeChat may still have delivered the message."""

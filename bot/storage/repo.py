@@ -129,9 +129,17 @@ async def save_conversation(session: AsyncSession, state: ConversationState) -> 
 
 
 async def enqueue(
-    session: AsyncSession, *, dedup_key: str, channel: str, recipient: str, payload: dict[str, Any]
+    session: AsyncSession,
+    *,
+    dedup_key: str,
+    channel: str,
+    recipient: str,
+    payload: dict[str, Any],
+    now: datetime | None = None,
 ) -> bool:
-    """Queue one send; returns False when the same ``dedup_key`` is already queued."""
+    """Queue one send; returns False when the same ``dedup_key`` is already queued. Pass the
+    app's clock as ``now`` (the outbox worker compares due times against it)."""
+    now = now or utcnow()
     stmt = (
         _insert(session, Outbox)
         .values(
@@ -141,8 +149,8 @@ async def enqueue(
             payload=payload,
             status="pending",
             attempts=0,
-            next_attempt_at=utcnow(),
-            created_at=utcnow(),
+            next_attempt_at=now,
+            created_at=now,
         )
         .on_conflict_do_nothing(index_elements=["dedup_key"])
         .returning(Outbox.id)

@@ -1,4 +1,4 @@
-"""pytest fixtures for the fake WeChat API server."""
+"""pytest fixtures for the fake WeChat API server (registered by the root conftest)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from tests.fakes.wechat_server import FakeWeChat
 
 @pytest.fixture
 async def fake_wechat() -> AsyncIterator[FakeWeChat]:
+    """A started fake WeChat / WeCom API on a free loopback port; ``.base_url`` points at it."""
     fake = FakeWeChat()
     await fake.start()
-    yield fake
-    await fake.close()
+    try:
+        yield fake
+    finally:
+        await fake.close()

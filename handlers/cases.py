@@ -1,0 +1,197 @@
+"""人工 / 转人工: a numbered case for the cadres, quiet while they handle it, a rating at the
+end; and the cadres' commands from their WeCom app (`#12 回复 …`, `#12 认领`, `待办` …)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.cases import delivery, service
+from bot.cases.roster import CATEGORY_NAMES
+from bot.dispatch import Context, Router
+from bot.dispatch.dispatcher import Next
+from bot.dispatch.filters import state, words
+from bot.messages import Kind, Reply
+from bot.services import Periodic, Services
+from bot.storage.models import Message
+from handlers.menu import HUMAN_WORDS
+
+router = Router("cases")
+
+_COMMAND = re.compile(r"^\s*[#＃]\s*(\d+)\s*(回复|认领|转|结案|交还机器人)?\s*(.*)$", re.S)
+
+
+def setup(services: Services) -> None:
+    """Load the roster and calendar; register the overdue check and the reply sender."""
+    services.features[service.FEATURE] = service.load_desk(services.config.content_paths())
+    services.features.setdefault("sender_hooks", []).append(delivery.install)
+    services.periodic.append(
+        Periodic("cases.overdue", services.config.cases.check_minutes * 60, service.check_overdue)
+    )
+
+
+async def deliver_inbox(ctx: Context, nxt: Next) -> list[Reply]:
+    """Middleware: an answer that could not be pushed is delivered with the next reply."""
+    if not ctx.state.data.get("inbox"):
+        return await nxt(ctx)
+    waiting = await service.take_inbox(ctx.services, ctx.message.conversation_key)
+    ctx.state.data.pop("inbox", None)
+    ctx.state.dirty = True
+    replies = await nxt(ctx)
+    notes = [Reply(ctx.render("case_inbox", text=row.text)) for row in waiting]
+    return [*notes, *replies]
+
+
+# ── the worker's side ─────────────────────────────────────────────────────────────────────
+
+
+async def start_from_menu(ctx: Context) -> str:
+    return await to_human(ctx)
+
+
+@router.global_command(words(*HUMAN_WORDS))
+async def to_human(ctx: Context) -> str:
+    existing = await service.open_case_for(ctx.services, ctx.message.conversation_key)
+    if existing is not None:
+        ctx.state.set(service.STATE_OPEN, case=existing.id)
+        return ctx.render("case_already", case=existing)
+    category, summary = await _recent(ctx)
+    case = await service.open_case(ctx.services, ctx.message, category, summary)
+    ctx.state.set(service.STATE_OPEN, case=case.id)
+    return ctx.render("case_opened", case=case, category=CATEGORY_NAMES[category])
+
+
+async def _recent(ctx: Context) -> tuple[str, str]:
+    """What the worker said lately, and the category it points to (via the knowledge base)."""
+    async with ctx.services.sessions() as session:
+        texts = list(
+            (
+                await session.execute(
+                    select(Message.text)
+                    .where(
+                        Message.conversation_key == ctx.message.conversation_key,
+                        Message.kind == Kind.TEXT.value,
+                        Message.dedup_key != ctx.message.dedup_key,
+                    )
+                    .order_by(Message.id.desc())
+                    .limit(6)
+                )
+            ).scalars()
+        )
+    texts = [t for t in texts if t.strip() and t.strip() not in HUMAN_WORDS][:5]
+    category = "other"
+    kb = ctx.services.features.get("kb")
+    for text in texts:
+        match = kb.search(text) if kb is not None else None
+        if match is not None and match.entry is not None:
+            category = "legal" if match.entry.category == "legal" else "enrolment"
+            break
+    summary = "\n".join(reversed(texts)) or "（职工直接要求人工服务）"
+    return category, summary
+
+
+@router.flow(state(service.STATE_OPEN))
+async def while_with_cadre(ctx: Context) -> None:
+    case = await service.open_case_for(ctx.services, ctx.message.conversation_key)
+    if case is None:  # closed meanwhile on another path: back to the bot
+        ctx.state.clear()
+        return None
+    await service.worker_wrote(ctx.services, case, ctx.message)
+    return None  # quiet: the cadre answers
+
+
+def _rating(ctx: Context) -> bool | dict[str, Any]:
+    if ctx.state.name != service.STATE_RATING or ctx.folded not in {"1", "2", "3"}:
+        return False
+    return {"score": int(ctx.folded)}
+
+
+@router.flow(_rating)
+async def rated(ctx: Context, score: int) -> str:
+    await service.rate(
+        ctx.services,
+        int(ctx.state.data.get("case", 0)),
+        score,
+        f"worker:{ctx.message.user_id[-6:]}",
+    )
+    ctx.state.clear()
+    return ctx.render("case_thanks", score=score)
+
+
+# ── the cadres' side (WeCom app) ──────────────────────────────────────────────────────────
+
+
+def _from_wecom(ctx: Context) -> bool:
+    return ctx.message.channel == "work" and ctx.message.kind is Kind.TEXT
+
+
+def _cadre_command(ctx: Context) -> bool | dict[str, Any]:
+    if not _from_wecom(ctx):
+        return False
+    if ctx.folded == "待办":
+        return {"number": None, "verb": "待办", "rest": ""}
+    m = _COMMAND.match(ctx.text)
+    if m is None:
+        return False
+    return {"number": int(m.group(1)), "verb": m.group(2) or "查看", "rest": m.group(3).strip()}
+
+
+@router.command(_cadre_command)
+async def cadre_command(ctx: Context, number: int | None, verb: str, rest: str) -> str:
+    services, cadre = ctx.services, ctx.message.user_id
+    roster = service.desk(services).roster
+    if not roster.is_cadre(cadre):
+        await service.audit(services, cadre, "refused", f"case:{number or '-'}", command=verb)
+        return ctx.render("case_refused")
+    if number is None:
+        return ctx.render(
+            "case_todo", cases=await service.open_cases(services, cadre), names=CATEGORY_NAMES
+        )
+    async with services.sessions() as session:
+        case = await service.get_case(session, number)
+    if case is None:
+        return f"没有工单 #{number}。回复「待办」查看您的待办。"
+    if verb == "查看":
+        async with services.sessions.begin() as session:
+            await service.event(session, case.id, "read", cadre)
+        return ctx.render(
+            "case_show",
+            case=case,
+            category=CATEGORY_NAMES[case.category],
+            events=await service.events_of(services, case.id),
+            assignee=roster.name_of(case.assignee),
+        )
+    if case.status not in ("open", "claimed"):
+        return f"工单 #{number} 已结束（{case.status}），不能再操作。"
+    if verb == "回复":
+        if not rest:
+            return f"请写上回复内容，例如：#{number} 回复 您好，我们已联系单位。"
+        await service.reply(services, case, cadre, rest)
+        return f"已发送给职工（工单 #{number}）。"
+    if verb == "认领":
+        await service.claim(services, case, cadre)
+        return f"工单 #{number} 由您负责。"
+    if verb == "转":
+        target = _find_cadre(roster, rest)
+        if target is None:
+            return f"名单里没有「{rest}」。请写干部的企业微信账号或姓名。"
+        await service.transfer(services, case, cadre, target)
+        return f"工单 #{number} 已转给 {roster.name_of(target)}。"
+    if verb == "结案":
+        await service.close(services, case, cadre, rest)
+        return f"工单 #{number} 已结案，已请职工评价。"
+    await service.hand_back(services, case, cadre)  # 交还机器人
+    return f"工单 #{number} 已交还机器人。"
+
+
+def _find_cadre(roster: Any, who: str) -> str | None:
+    who = who.strip().lstrip("@")
+    if who in roster.cadres:
+        return str(who)
+    return next((c.userid for c in roster.cadres.values() if c.name == who), None)
+
+
+def opening_message(case_id: int) -> str:  # used by forms that open a case
+    return f"已转工会工作人员，工单号 #{case_id}。"
