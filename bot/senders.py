@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import ClientSession
+from aiohttp import ClientSession, ClientTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config
-from bot.outbound import GroupRobot, MPClient, WeChatAPIError, WorkClient
+from bot.outbound import GroupRobot, MPClient, WeChatAPIError, WorkClient, call_json
 from bot.outbox import Sender
 from bot.storage.tokens import SqlTokenStore
 
@@ -62,12 +62,14 @@ def build_senders(
 
     async def aibot_url(recipient: str, payload: dict[str, Any]) -> None:
         # The intelligent robot's response_url takes a markdown message, once.
-        async with http.post(
-            recipient, json={"msgtype": "markdown", "markdown": {"content": payload["text"]}}
-        ) as resp:
-            data = await resp.json(content_type=None)
-        if data.get("errcode", 0) != 0:
-            raise WeChatAPIError(int(data["errcode"]), str(data.get("errmsg", "")))
+        await call_json(
+            http,
+            "POST",
+            recipient,
+            params={},
+            body={"msgtype": "markdown", "markdown": {"content": payload["text"]}},
+            http_timeout=ClientTimeout(total=timeout),
+        )
 
     senders["aibot_url"] = aibot_url
     return senders

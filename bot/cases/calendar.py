@@ -1,5 +1,7 @@
-"""Working hours on a calendar kept as data: weekends, statutory holidays, and the 调休
-weekends that are working days. Promises to workers are counted in these hours."""
+"""Working hours on China's calendar: weekends, statutory holidays and the 调休 weekends that
+are working days come from chinese-calendar (it follows the State Council's yearly notice);
+a deployment can add its own days off or working days in content/calendar.toml. Promises to
+workers are counted in these hours."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import chinese_calendar
 
 CHINA = ZoneInfo("Asia/Shanghai")
 
@@ -24,7 +28,10 @@ class WorkCalendar:
             return True
         if day in self.holidays:
             return False
-        return day.weekday() < 5
+        try:
+            return bool(chinese_calendar.is_workday(day))
+        except NotImplementedError:  # a year the library has no notice for yet
+            return day.weekday() < 5
 
     def add_hours(self, start: datetime, hours: float) -> datetime:
         """The moment ``hours`` working hours after ``start`` (aware datetimes)."""

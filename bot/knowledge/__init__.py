@@ -1,0 +1,34 @@
+"""The knowledge base behind the Q&A: content, search and its evaluation.
+
+Pure Python; the only I/O is reading the content folders, at load time.
+"""
+
+from bot.knowledge.content import (
+    ContentError,
+    Entry,
+    EvalCase,
+    Followup,
+    load_entries,
+    load_eval_cases,
+)
+from bot.knowledge.evaluate import EvalReport, bench, evaluate, format_bench, format_report
+from bot.knowledge.retrieval import Decision, KnowledgeBase, Match, Scored, Tuning
+
+__all__ = [
+    "ContentError",
+    "Decision",
+    "Entry",
+    "EvalCase",
+    "EvalReport",
+    "Followup",
+    "KnowledgeBase",
+    "Match",
+    "Scored",
+    "Tuning",
+    "bench",
+    "evaluate",
+    "format_bench",
+    "format_report",
+    "load_entries",
+    "load_eval_cases",
+]

@@ -1,0 +1,185 @@
+"""Finding the entry a worker's message asks about, and how sure we are.
+
+A message is cut into jieba words (after synonym rewriting, with the domain dictionary),
+character bigrams and single characters; the characters still match through a typo or a word
+the dictionary lacks. It is then matched, with BM25, against three views of every entry:
+
+- each question (and the title) on its own: the entry scores as its best question;
+- all its questions together: the ways people ask it, pooled;
+- its answer: the words a worker may already know from it.
+
+Each match is scaled by the message's own weight (about 1.0 when all its terms are found), and
+the weighted sum by the total weight, so a score is between 0 and 1 whatever the length of the
+message, and one set of thresholds decides for all messages. Last, all scores of a message are
+scaled by the share of its characters the knowledge base uses at all: a question about fuel
+prices or train tickets shares a 怎么 with many entries, but little else.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from bot.knowledge.content import Entry, load_dictionary, load_entries, load_synonyms
+from bot.knowledge.index import BM25Index
+from bot.knowledge.text import Analyzer, Rewriter, Terms
+
+Decision = Literal["answer", "choose", "none"]
+
+_TEMPLATE_TAG = re.compile(r"{{.*?}}|{%.*?%}|{#.*?#}", re.DOTALL)
+# A character is familiar once this many texts (titles, questions, answers) use it; a single
+# use may be a place or brand name in an example.
+FAMILIAR_IN_TEXTS = 3
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Weights and thresholds, set on the evaluation cases of the "tune" split."""
+
+    # The best single question, by words; plus how much of that question the message covers,
+    # so that of two questions containing the message the one saying little more wins.
+    question_words: float = 0.9
+    question_covered: float = 0.3
+    # All questions of the entry together.
+    entry_words: float = 0.45
+    entry_bigrams: float = 1.3
+    entry_chars: float = 0.3
+    entry_chars_share: float = 0.6  # share of the message's characters found in them
+    # The answer text.
+    answer_words: float = 0.3
+    answer_bigrams: float = 0.65
+    # Decision on the best score (0…1) and the gap to the next entry.
+    answer_at: float = 0.4  # answer when the best scores at least this …
+    answer_margin: float = 0.08  # … and this much more than the next one
+    none_below: float = 0.25  # nothing scoring below this is close enough: decline
+    choose_within: float = 0.15  # offer the entries scoring this close to the best one
+    max_choices: int = 3
+
+    @property
+    def total_weight(self) -> float:
+        return (
+            self.question_words
+            + self.question_covered
+            + self.entry_words
+            + self.entry_bigrams
+            + self.entry_chars
+            + self.entry_chars_share
+            + self.answer_words
+            + self.answer_bigrams
+        )
+
+
+@dataclass(frozen=True)
+class Scored:
+    entry: Entry
+    score: float  # 0…1
+
+
+@dataclass(frozen=True)
+class Match:
+    """What to do with a message: answer with one entry, let the worker choose among a few
+    (best first, usually two or three), or decline ("none", no candidates)."""
+
+    decision: Decision
+    candidates: tuple[Scored, ...]
+
+    @property
+    def entry(self) -> Entry | None:
+        return self.candidates[0].entry if self.candidates else None
+
+
+class KnowledgeBase:
+    """The entries with their indexes; immutable once built, so one instance may serve many
+    requests, and a reload builds a new one."""
+
+    def __init__(
+        self, entries: dict[str, Entry], analyzer: Analyzer, tuning: Tuning = Tuning()
+    ) -> None:
+        self.entries = entries
+        self.analyzer = analyzer
+        self.tuning = tuning
+        self._order = list(entries.values())  # entry number → entry
+        self._question_entry: list[int] = []  # question number → entry number
+        question_words: list[list[str]] = []
+        pooled: list[Terms] = []
+        answers: list[Terms] = []
+        char_uses: Counter[str] = Counter()
+        for number, entry in enumerate(self._order):
+            for question in (entry.title, *entry.questions):
+                terms = analyzer.terms(question)
+                self._question_entry.append(number)
+                question_words.append(terms.words)
+                char_uses.update(set(terms.chars))
+            pooled.append(analyzer.terms(" ".join((entry.title, *entry.questions))))
+            answers.append(analyzer.terms(entry.title + " " + _TEMPLATE_TAG.sub(" ", entry.answer)))
+            char_uses.update(set(answers[-1].chars))
+        self._questions = BM25Index(question_words)
+        self._entry_words = BM25Index([t.words for t in pooled])
+        self._entry_bigrams = BM25Index([t.bigrams for t in pooled])
+        self._entry_chars = BM25Index([t.chars for t in pooled])
+        self._answer_words = BM25Index([t.words for t in answers])
+        self._answer_bigrams = BM25Index([t.bigrams for t in answers])
+        self._familiar = frozenset(c for c, n in char_uses.items() if n >= FAMILIAR_IN_TEXTS)
+
+    @classmethod
+    def load(cls, folders: Sequence[Path], tuning: Tuning = Tuning()) -> KnowledgeBase:
+        """Entries, synonyms and dictionary of the folders (later ones override), indexed."""
+        entries = load_entries(folders)
+        synonyms = load_synonyms(folders)
+        rewriter = Rewriter(synonyms.typos, synonyms.variants)
+        return cls(entries, Analyzer(rewriter, load_dictionary(folders)), tuning)
+
+    def search(self, text: str) -> Match:
+        return decide(self.rank(text), self.tuning)
+
+    def rank(self, text: str, limit: int = 5) -> list[Scored]:
+        """The best entries for a message with their scores, best first."""
+        terms = self.analyzer.terms(text)
+        t = self.tuning
+        scores: dict[int, float] = {}
+        for question, match in self._questions.coverage(terms.words).items():
+            score = t.question_words * min(match.bm25, 1.0) + t.question_covered * match.document
+            entry = self._question_entry[question]
+            if score > scores.get(entry, 0.0):
+                scores[entry] = score
+        for index, query, weight, share_weight in (
+            (self._entry_words, terms.words, t.entry_words, 0.0),
+            (self._entry_bigrams, terms.bigrams, t.entry_bigrams, 0.0),
+            (self._entry_chars, terms.chars, t.entry_chars, t.entry_chars_share),
+            (self._answer_words, terms.words, t.answer_words, 0.0),
+            (self._answer_bigrams, terms.bigrams, t.answer_bigrams, 0.0),
+        ):
+            for entry, match in index.coverage(query).items():
+                gained = weight * min(match.bm25, 1.0) + share_weight * match.query
+                scores[entry] = scores.get(entry, 0.0) + gained
+        scale = self._familiarity(terms) / t.total_weight
+        best = heapq.nlargest(limit, scores.items(), key=lambda item: item[1])
+        return [Scored(self._order[entry], score * scale) for entry, score in best]
+
+    def _familiarity(self, terms: Terms) -> float:
+        """The share of the message's characters (and Latin words) the knowledge base uses."""
+        chars = set(terms.chars)
+        return len(chars & self._familiar) / len(chars) if chars else 0.0
+
+
+def decide(ranked: Sequence[Scored], tuning: Tuning) -> Match:
+    """Sure → answer; a few close entries, or one not quite sure → choose; nothing → none."""
+    if not ranked or ranked[0].score < tuning.none_below:
+        return Match("none", ())
+    top = ranked[0].score
+    runner_up = ranked[1].score if len(ranked) > 1 else 0.0
+    if top >= tuning.answer_at and top - runner_up >= tuning.answer_margin:
+        return Match("answer", (ranked[0],))
+    close = tuple(
+        s
+        for s in ranked[: tuning.max_choices]
+        if s.score >= tuning.none_below and top - s.score <= tuning.choose_within
+    )
+    if len(close) == 1 and len(ranked) > 1 and ranked[1].score >= tuning.none_below:
+        close += (ranked[1],)  # one option alone reads like an answer; offer the next too
+    return Match("choose", close)
