@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from tests.bench import callbacks
+from tests.bench import callbacks, knowledge
 
 
 def main() -> int:
-    sections = [("Callback throughput", callbacks.run)]
+    sections = [("Knowledge base", knowledge.run), ("Callback throughput", callbacks.run)]
     for title, run in sections:
         print(f"== {title}", flush=True)
         for line in run():
