@@ -44,6 +44,7 @@ def init_app(
     engine = create_engine(config)
     services = Services(
         config=config,
+        engine=engine,
         sessions=session_factory(engine),
         render=Renderer(config.content_paths()),
         clock=clock,

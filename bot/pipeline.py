@@ -39,7 +39,7 @@ class Pipeline:
     def __init__(self, services: Services, dispatcher: Dispatcher) -> None:
         self.services = services
         self.dispatcher = dispatcher
-        self.store = MessageStore(services.sessions, services.clock)
+        self.store = MessageStore(services.engine, services.clock)
         self._jobs: dict[tuple[str, str], _Job] = {}
         self._locks = KeyedLocks()
         self._tasks: set[asyncio.Task[list[Reply] | None]] = set()
@@ -180,3 +180,4 @@ class Pipeline:
         """Let running handlers finish (on shutdown) so no claimed message is left behind."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.store.close()

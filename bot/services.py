@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Config
 from bot.render import Renderer
@@ -31,6 +31,7 @@ class Periodic:
 @dataclass
 class Services:
     config: Config
+    engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     render: Renderer
     clock: Callable[[], datetime] = system_clock

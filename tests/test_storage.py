@@ -49,7 +49,7 @@ async def test_message_claimed_by_a_crashed_process_is_answered_on_start(
     config = make_config(db_url, api_base=fake_wechat.base_url)
     engine = create_engine(config)
     old = utcnow() - timedelta(minutes=10)
-    store = MessageStore(session_factory(engine), lambda: old)
+    store = MessageStore(engine, lambda: old)
     incoming = Incoming(
         channel="mp",
         account=APPID,

@@ -2,29 +2,52 @@
 
 ``begin`` claims a message under its platform id (unique: a retry is recognised), touches the
 user and loads the conversation state; ``finish`` stores the replies, the new state and any
-late replies for the outbox. Concurrent messages share one transaction for each step.
+late replies for the outbox. Concurrent messages share one transaction.
+
+The batch is plain synchronous SQLAlchemy Core, run as one unit: on PostgreSQL through the
+async engine's ``run_sync``; on SQLite in one worker thread with a synchronous connection, so a
+whole transaction costs one hand-over to the thread instead of one per statement (each of
+which waits its turn on a busy event loop).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.batching import Batcher
 from bot.dispatch.context import ConversationState
 from bot.messages import Incoming
+from bot.storage.db import _sqlite_pragmas
 from bot.storage.models import Conversation, Message, Outbox, User
-from bot.storage.repo import _insert
 
 # The 48-hour customer-service window is counted from the worker's last message; writing
 # last_seen_at once a minute keeps it exact enough without a write per message.
 TOUCH_EVERY = 60.0
+
+MESSAGES = cast(Table, Message.__table__)
+USERS = cast(Table, User.__table__)
+CONVERSATIONS = cast(Table, Conversation.__table__)
+OUTBOX = cast(Table, Outbox.__table__)
 
 
 @dataclass(frozen=True)
@@ -52,14 +75,29 @@ class _Begin:
 
 
 class MessageStore:
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], clock: Callable[[], datetime]
-    ) -> None:
-        self.sessions = sessions
+    def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime]) -> None:
+        self.engine = engine
         self.clock = clock
+        self._sync: Engine | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        if engine.dialect.name == "sqlite":
+            self._sync = create_engine(
+                engine.url.set(drivername="sqlite"),
+                pool_size=1,
+                max_overflow=0,
+                connect_args={"check_same_thread": False},
+            )
+            event.listen(self._sync, "connect", _sqlite_pragmas)
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="message-store")
         # One writer for both steps: a transaction finishes some messages and begins others.
         self._writer: Batcher[_Begin | Finish, Begun | bool] = Batcher(self._write)
         self._touched: dict[tuple[str, str, str], tuple[int, float]] = {}
+
+    async def close(self) -> None:
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+        if self._sync is not None:
+            self._sync.dispose()
 
     async def begin(self, incoming: Incoming, claimed_id: int | None = None) -> Begun:
         result = await self._writer.submit(_Begin(incoming, claimed_id))
@@ -72,34 +110,43 @@ class MessageStore:
         assert isinstance(result, bool)
         return result
 
-    async def _write(self, ops: Sequence[_Begin | Finish]) -> list[Begun | bool]:
-        finishes = [op for op in ops if isinstance(op, Finish)]
-        begins = [op for op in ops if isinstance(op, _Begin)]
-        now = self.clock()
-        async with self.sessions.begin() as session:
-            finished = iter(await self._write_finish(session, finishes, now))
-            begun = iter(await self._write_begin(session, begins, now))
-        return [next(finished) if isinstance(op, Finish) else next(begun) for op in ops]
-
     async def load_state(self, key: str) -> ConversationState:
-        async with self.sessions() as session:
-            found = await _conversations(session, [key])
+        async with self.engine.connect() as conn:
+            found = await conn.run_sync(_conversations, [key])
         return found.get(key) or ConversationState(key=key)
 
-    async def _write_begin(
-        self, session: AsyncSession, items: Sequence[_Begin], now: datetime
-    ) -> list[Begun]:
+    async def _write(self, ops: Sequence[_Begin | Finish]) -> list[Begun | bool]:
+        now = self.clock()
+        if self._sync is not None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._thread, self._write_in_thread, ops, now)
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(self._write_sync, ops, now)
+
+    def _write_in_thread(self, ops: Sequence[_Begin | Finish], now: datetime) -> list[Begun | bool]:
+        assert self._sync is not None
+        with self._sync.begin() as conn:
+            return self._write_sync(conn, ops, now)
+
+    def _write_sync(
+        self, conn: Connection, ops: Sequence[_Begin | Finish], now: datetime
+    ) -> list[Begun | bool]:
+        finished = iter(_write_finish(conn, [op for op in ops if isinstance(op, Finish)], now))
+        begun = iter(self._write_begin(conn, [op for op in ops if isinstance(op, _Begin)], now))
+        return [next(finished) if isinstance(op, Finish) else next(begun) for op in ops]
+
+    def _write_begin(self, conn: Connection, items: Sequence[_Begin], now: datetime) -> list[Begun]:
         if not items:
             return []
-        claimed = await self._claim(session, [i for i in items if i.claimed_id is None], now)
+        claimed = _claim(conn, [i.incoming for i in items if i.claimed_id is None], now)
         for item in items:
             if item.claimed_id is not None:
                 claimed[_msg_key(item.incoming)] = item.claimed_id
         ours = [i.incoming for i in items if _msg_key(i.incoming) in claimed]
-        users = await self._touch_users(session, ours, now)
-        states = await _conversations(session, sorted({m.conversation_key for m in ours}))
-        existing = await _existing(
-            session, [i.incoming for i in items if _msg_key(i.incoming) not in claimed]
+        users = self._touch_users(conn, ours, now)
+        states = _conversations(conn, sorted({m.conversation_key for m in ours}))
+        existing = _existing(
+            conn, [i.incoming for i in items if _msg_key(i.incoming) not in claimed]
         )
         results: list[Begun] = []
         for item in items:
@@ -121,34 +168,8 @@ class MessageStore:
             results.append(Begun(message_id, "processing", [], users.get(_user_key(m)), state))
         return results
 
-    async def _claim(
-        self, session: AsyncSession, items: Sequence[_Begin], now: datetime
-    ) -> dict[tuple[str, str], int]:
-        if not items:
-            return {}
-        rows: list[dict[str, Any]] = [
-            {
-                "channel": i.incoming.channel,
-                "dedup_key": i.incoming.dedup_key,
-                "conversation_key": i.incoming.conversation_key,
-                "kind": i.incoming.kind.value,
-                "text": i.incoming.text[:4000],
-                "status": "processing",
-                "replies": [],
-                "created_at": now,
-            }
-            for i in items
-        ]
-        stmt = (
-            _insert(session, Message)
-            .on_conflict_do_nothing(index_elements=["channel", "dedup_key"])
-            .returning(Message.id, Message.channel, Message.dedup_key)
-        )
-        result = await session.execute(stmt, rows)
-        return {(r.channel, r.dedup_key): r.id for r in result}
-
-    async def _touch_users(
-        self, session: AsyncSession, messages: Sequence[Incoming], now: datetime
+    def _touch_users(
+        self, conn: Connection, messages: Sequence[Incoming], now: datetime
     ) -> dict[tuple[str, str, str], int]:
         known: dict[tuple[str, str, str], int] = {}
         stale: dict[tuple[str, str, str], Incoming] = {}
@@ -161,11 +182,11 @@ class MessageStore:
             else:
                 stale[key] = m
         if stale:
-            stmt = _insert(session, User)
+            stmt = _insert(conn, USERS)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["channel", "account", "external_id"],
                 set_={"last_seen_at": stmt.excluded.last_seen_at},
-            ).returning(User.id, User.channel, User.account, User.external_id)
+            ).returning(USERS.c.id, USERS.c.channel, USERS.c.account, USERS.c.external_id)
             rows = [
                 {
                     "channel": k[0],
@@ -177,7 +198,7 @@ class MessageStore:
                 }
                 for k in stale
             ]
-            for r in await session.execute(stmt, rows):
+            for r in conn.execute(stmt, rows):
                 key = (r.channel, r.account, r.external_id)
                 known[key] = r.id
                 self._touched[key] = (r.id, tick)
@@ -186,62 +207,91 @@ class MessageStore:
                     del self._touched[old]
         return known
 
-    async def _write_finish(
-        self, session: AsyncSession, items: Sequence[Finish], now: datetime
-    ) -> list[bool]:
-        if not items:
-            return []
-        table = cast(Table, Message.__table__)
-        await session.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"))
-            .values(
-                status=bindparam("b_status"),
-                replies=bindparam("b_replies"),
-                finished_at=bindparam("b_finished"),
-            ),
-            [
-                {
-                    "b_id": i.message_id,
-                    "b_status": i.status,
-                    "b_replies": i.replies,
-                    "b_finished": now,
-                }
-                for i in items
-            ],
-        )
-        results: list[bool] = []
-        for item in items:
-            results.append(item.state is None or await _save_state(session, item.state, now))
-            for row in item.outbox:
-                stmt = (
-                    _insert(session, Outbox)
-                    .values(
-                        status="pending", attempts=0, next_attempt_at=now, created_at=now, **row
-                    )
-                    .on_conflict_do_nothing(index_elements=["dedup_key"])
-                )
-                await session.execute(stmt)
-        return results
+
+def _insert(conn: Connection, table: Table) -> Any:
+    # ON CONFLICT needs the dialect's own insert construct.
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
 
 
-async def _save_state(session: AsyncSession, state: ConversationState, now: datetime) -> bool:
+def _claim(
+    conn: Connection, messages: Sequence[Incoming], now: datetime
+) -> dict[tuple[str, str], int]:
+    if not messages:
+        return {}
+    rows: list[dict[str, Any]] = [
+        {
+            "channel": m.channel,
+            "dedup_key": m.dedup_key,
+            "conversation_key": m.conversation_key,
+            "kind": m.kind.value,
+            "text": m.text[:4000],
+            "status": "processing",
+            "replies": [],
+            "created_at": now,
+        }
+        for m in messages
+    ]
+    stmt = (
+        _insert(conn, MESSAGES)
+        .on_conflict_do_nothing(index_elements=["channel", "dedup_key"])
+        .returning(MESSAGES.c.id, MESSAGES.c.channel, MESSAGES.c.dedup_key)
+    )
+    return {(r.channel, r.dedup_key): r.id for r in conn.execute(stmt, rows)}
+
+
+def _write_finish(conn: Connection, items: Sequence[Finish], now: datetime) -> list[bool]:
+    if not items:
+        return []
+    conn.execute(
+        update(MESSAGES)
+        .where(MESSAGES.c.id == bindparam("b_id"))
+        .values(
+            status=bindparam("b_status"),
+            replies=bindparam("b_replies"),
+            finished_at=bindparam("b_finished"),
+        ),
+        [
+            {"b_id": i.message_id, "b_status": i.status, "b_replies": i.replies, "b_finished": now}
+            for i in items
+        ],
+    )
+    results: list[bool] = []
+    for item in items:
+        results.append(item.state is None or _save_state(conn, item.state, now))
+        if item.outbox:
+            conn.execute(
+                _insert(conn, OUTBOX).on_conflict_do_nothing(index_elements=["dedup_key"]),
+                [
+                    {
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                        **row,
+                    }
+                    for row in item.outbox
+                ],
+            )
+    return results
+
+
+def _save_state(conn: Connection, state: ConversationState, now: datetime) -> bool:
     if not state.exists:
         stmt = (
-            _insert(session, Conversation)
+            _insert(conn, CONVERSATIONS)
             .values(key=state.key, state=state.name, data=state.data, version=1, updated_at=now)
             .on_conflict_do_nothing(index_elements=["key"])
-            .returning(Conversation.key)
+            .returning(CONVERSATIONS.c.key)
         )
-        if (await session.execute(stmt)).scalar_one_or_none() is None:
+        if conn.execute(stmt).scalar_one_or_none() is None:
             return False
     else:
-        result = await session.execute(
-            update(Conversation)
-            .where(Conversation.key == state.key, Conversation.version == state.version)
+        result = conn.execute(
+            update(CONVERSATIONS)
+            .where(CONVERSATIONS.c.key == state.key, CONVERSATIONS.c.version == state.version)
             .values(state=state.name, data=state.data, version=state.version + 1, updated_at=now)
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if result.rowcount != 1:
             return False
     state.version += 1
     state.exists = True
@@ -249,16 +299,11 @@ async def _save_state(session: AsyncSession, state: ConversationState, now: date
     return True
 
 
-async def _conversations(
-    session: AsyncSession, keys: Sequence[str]
-) -> dict[str, ConversationState]:
+def _conversations(conn: Connection, keys: Sequence[str]) -> dict[str, ConversationState]:
     if not keys:
         return {}
-    rows = await session.execute(
-        select(Conversation.key, Conversation.state, Conversation.data, Conversation.version).where(
-            Conversation.key.in_(keys)
-        )
-    )
+    c = CONVERSATIONS.c
+    rows = conn.execute(select(c.key, c.state, c.data, c.version).where(c.key.in_(keys)))
     return {
         r.key: ConversationState(
             key=r.key, name=r.state, data=dict(r.data), version=r.version, exists=True
@@ -267,15 +312,15 @@ async def _conversations(
     }
 
 
-async def _existing(
-    session: AsyncSession, messages: Sequence[Incoming]
+def _existing(
+    conn: Connection, messages: Sequence[Incoming]
 ) -> dict[tuple[str, str], tuple[str, list[dict[str, str]]]]:
     if not messages:
         return {}
-    keys = [_msg_key(m) for m in messages]
-    rows = await session.execute(
-        select(Message.channel, Message.dedup_key, Message.status, Message.replies).where(
-            tuple_(Message.channel, Message.dedup_key).in_(keys)
+    c = MESSAGES.c
+    rows = conn.execute(
+        select(c.channel, c.dedup_key, c.status, c.replies).where(
+            tuple_(c.channel, c.dedup_key).in_([_msg_key(m) for m in messages])
         )
     )
     return {(r.channel, r.dedup_key): (r.status, list(r.replies)) for r in rows}
