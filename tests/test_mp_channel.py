@@ -189,3 +189,35 @@ async def test_cdata_terminator_in_reply_does_not_break_xml(client: Client) -> N
     )
     assert status == 200
     assert "「工资]]><x>没发」" in xmltodict.parse(body)["xml"]["Content"]
+
+
+async def test_voice_with_recognised_words_is_answered_like_text(client: Client) -> None:
+    xml = (
+        "<xml><ToUserName><![CDATA[wx_test_app]]></ToUserName>"
+        "<FromUserName><![CDATA[o_voice]]></FromUserName><CreateTime>1357290913</CreateTime>"
+        "<MsgType><![CDATA[voice]]></MsgType><MediaId><![CDATA[media_id]]></MediaId>"
+        "<Format><![CDATA[amr]]></Format><Recognition><![CDATA[菜单]]></Recognition>"
+        "<MsgId>1234567890123456</MsgId></xml>"
+    )
+    status, body = await post(client, wechat.mp_plain("/wechat/mp", xml))
+    assert status == 200
+    assert "请回复数字选择服务" in xmltodict.parse(body)["xml"]["Content"]
+
+
+async def test_official_sample_events_without_a_reply_answer_success(client: Client) -> None:
+    for event, extra in (
+        ("VIEW", "<EventKey><![CDATA[https://example.invalid/]]></EventKey>"),
+        (
+            "LOCATION",
+            "<Latitude>23.137466</Latitude><Longitude>113.352425"
+            "</Longitude><Precision>119.385040</Precision>",
+        ),
+        ("TEMPLATESENDJOBFINISH", "<MsgID>200163836</MsgID><Status><![CDATA[success]]></Status>"),
+    ):
+        xml = (
+            "<xml><ToUserName><![CDATA[wx_test_app]]></ToUserName>"
+            "<FromUserName><![CDATA[o_evt]]></FromUserName><CreateTime>123456789</CreateTime>"
+            f"<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{event}]]></Event>{extra}</xml>"
+        )
+        status, body = await post(client, wechat.mp_plain("/wechat/mp", xml))
+        assert (status, body) == (200, "success"), event

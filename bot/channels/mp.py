@@ -63,15 +63,18 @@ def to_incoming(xml: str, channel: str = "mp", parser: Parser = parse_message) -
     dedup = msg_id or f"{source}:{created}:{msg.type}"
     if agent:
         dedup = f"{agent}:{dedup}"
-    if msg.type == "text":
+    # Drivers often talk instead of typing: with speech recognition on, WeChat sends the
+    # recognised words along with a voice message, and we answer them like text.
+    spoken = str(fields.get("Recognition") or "").strip() if msg.type == "voice" else ""
+    if msg.type == "text" or spoken:
         return Incoming(
             channel,
             target,
             source,
             Kind.TEXT,
             dedup,
-            text=str(msg.content or ""),
-            raw_type="text",
+            text=spoken or str(msg.content or ""),
+            raw_type=str(msg.type),
             created_at=created,
         )
     return Incoming(
