@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import uuid
 from typing import Any
 
@@ -114,6 +115,10 @@ def cmd_stats(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_command(args: argparse.Namespace, config: Config) -> int:
+    # No background sender in this short-lived process: what it queues is sent below, once,
+    # so nothing is left half-sent when the process exits.
+    config = dataclasses.replace(config, outbox=dataclasses.replace(config.outbox, enabled=False))
+
     async def body(app: web.Application) -> None:
         incoming = Incoming(
             channel="work",
@@ -126,8 +131,9 @@ def cmd_command(args: argparse.Namespace, config: Config) -> int:
         )
         for reply in await app[keys.PIPELINE].handle(incoming, budget=None) or []:
             print(reply.text)
-        # Let the outbox hand the answer on before this process exits.
-        await app[keys.OUTBOX].work_once()
+        # Hand the answer on before this process exits (the service's sender would too).
+        while await app[keys.OUTBOX].work_once():
+            pass
 
     _run(config, body)
     return 0

@@ -56,7 +56,7 @@ class Tuning:
     # Decision on the best score (0…1) and the gap to the next entry.
     answer_at: float = 0.4  # answer when the best scores at least this …
     answer_margin: float = 0.08  # … and this much more than the next one
-    none_below: float = 0.25  # nothing scoring below this is close enough: decline
+    none_below: float = 0.28  # nothing scoring below this is close enough: decline
     choose_within: float = 0.15  # offer the entries scoring this close to the best one
     max_choices: int = 3
 

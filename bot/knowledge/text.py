@@ -18,6 +18,9 @@ import jieba
 # Runs of anything but letters and digits (punctuation, symbols, emoji, spaces, "_").
 _NOT_WORD = re.compile(r"[\W_]+")
 # "A 不 A" questions (交不交, 合不合法, 可以不可以) ask about A: keep A, so the verb matches.
+# Modal "A 不 A" (能不能, 会不会, 可不可以 …) only asks whether: keep A apart, so that it does not
+# glue onto the next word (能不能线上入会 must not become 能线上入会 and be cut into 能线).
+_MODAL_A_NOT_A = re.compile(r"(可)[不没]可以|([能会要是有行该用])[不没]\2")
 _A_NOT_AB = re.compile(r"(\w)[不没]\1(\w)")
 _AB_NOT_AB = re.compile(r"(\w\w)[不没]\1")
 _A_NOT_A = re.compile(r"(\w)[不没]\1")
@@ -51,7 +54,8 @@ def normalize(text: str) -> str:
 
 
 def plain_question(text: str) -> str:
-    """交不交 → 交, 合不合法 → 合法, 可以不可以 → 可以."""
+    """交不交 → 交, 合不合法 → 合法, 可以不可以 → 可以, 能不能走 → 能 走."""
+    text = _MODAL_A_NOT_A.sub(lambda m: f" {m.group(1) or m.group(2)} ", text)
     text = _A_NOT_AB.sub(r"\1\2", text)
     text = _AB_NOT_AB.sub(r"\1", text)
     return _A_NOT_A.sub(r"\1", text)
