@@ -11,11 +11,10 @@ import time
 from typing import Any
 
 from aiohttp import web
-from wechatpy.enterprise.crypto import PrpCrypto
 
 from bot.channels import common
 from bot.channels.common import BadRequest
-from bot.channels.mp import aes_key
+from bot.channels.wecom import WeComCallback
 from bot.config import AIBotConfig
 from bot.messages import Incoming, Kind
 from bot.pipeline import Pipeline
@@ -61,52 +60,30 @@ def to_incoming(data: dict[str, Any]) -> Incoming:
     return Incoming(kind=Kind.OTHER, **base)
 
 
-class AIBotChannel:
+class AIBotChannel(WeComCallback):
     def __init__(
         self, config: AIBotConfig, pipeline: Pipeline, *, window: int, budget: float, max_body: int
     ) -> None:
-        self.config = config
-        self.pipeline = pipeline
-        self.window = window
-        self.budget = budget
-        self.max_body = max_body
-        self.crypto = PrpCrypto(aes_key(config.encoding_aes_key))
-
-    def setup(self, app: web.Application) -> None:
-        app.router.add_get(self.config.path, self.verify)
-        app.router.add_post(self.config.path, self.receive)
-
-    def _decrypt(self, signature: str, timestamp: str, nonce: str, encrypt: str) -> str:
-        if not common.signature_matches(signature, self.config.token, timestamp, nonce, encrypt):
-            raise web.HTTPForbidden(text="invalid message signature")
-        try:
-            return str(self.crypto.decrypt(encrypt, RECEIVE_ID))
-        except Exception:
-            raise BadRequest("cannot decrypt") from None
-
-    async def verify(self, request: web.Request) -> web.Response:
-        signature, timestamp, nonce, echostr = common.require_params(
-            request, "msg_signature", "timestamp", "nonce", "echostr"
+        super().__init__(
+            path=config.path,
+            token=config.token,
+            encoding_aes_key=config.encoding_aes_key,
+            receive_id=RECEIVE_ID,
+            pipeline=pipeline,
+            window=window,
+            budget=budget,
+            max_body=max_body,
         )
-        try:
-            return web.Response(text=self._decrypt(signature, timestamp, nonce, echostr))
-        except BadRequest:
-            return web.Response(status=400, text="bad request")
+        self.config = config
 
     async def receive(self, request: web.Request) -> web.Response:
-        signature, timestamp, nonce = common.require_params(
-            request, "msg_signature", "timestamp", "nonce"
-        )
-        common.check_timestamp(timestamp, self.window)
-        body = await common.read_body(request, self.max_body)
+        signature, timestamp, nonce, body = await self.signed_body(request)
         try:
             envelope = _json_object(body)
             encrypt = envelope.get("encrypt")
             if not isinstance(encrypt, str):
                 raise BadRequest("no encrypt field")
-            incoming = to_incoming(
-                _json_object(self._decrypt(signature, timestamp, nonce, encrypt))
-            )
+            incoming = to_incoming(_json_object(self.decrypt(signature, timestamp, nonce, encrypt)))
         except BadRequest as exc:
             log.warning("bad callback", extra={"channel": "aibot", "why": str(exc)})
             return web.Response(status=400, text="bad request")
