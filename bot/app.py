@@ -27,6 +27,8 @@ from bot.services import Periodic, Services, system_clock
 from bot.storage.db import create_engine, session_factory
 from bot.storage.migrate import upgrade
 from handlers import build_dispatcher
+from scheduler.ratelimit import build_limiter
+from scheduler.setup import setup_broadcasts
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,8 @@ def init_app(
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(outbound_ctx)
     app.cleanup_ctx.append(periodic_ctx)
+    # Scheduled pushes: after the outbox, which sends them (scheduler/setup.py).
+    setup_broadcasts(app, services)
     return app
 
 
@@ -112,6 +116,8 @@ async def outbound_ctx(app: web.Application) -> AsyncIterator[None]:
             senders,
             config.outbox,
             services.clock,
+            # WeChat's rate limits, kept in front of every send (scheduler/ratelimit.py).
+            limiter=build_limiter(config.broadcasts),
         )
         app[keys.OUTBOX] = worker
         services.features["outbox"] = worker
@@ -181,7 +187,13 @@ async def error_middleware(
     except (DBAPIError, OSError) as exc:
         # The database went away: say so clearly. WeChat retries a callback that failed, so
         # the message is not lost; it is handled when the database is back.
-        log.error("database unavailable", extra={"path": request.path, "error": type(exc).__name__})
+        cause = getattr(exc, "orig", None) or exc
+        log.error(
+            "database unavailable (%s: %s)",
+            type(exc).__name__,
+            type(cause).__name__,
+            extra={"path": request.path, "error": type(exc).__name__},
+        )
         return web.json_response(
             {"error": "service temporarily unavailable, try again"}, status=503
         )

@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cases.cli import add_commands as add_case_commands
 
     add_case_commands(sub, common)
+    from bot.forms.cli import add_commands as add_form_commands
+
+    add_form_commands(sub, common)
+    from scheduler.cli import add_commands as add_broadcast_commands
+
+    add_broadcast_commands(sub, common)  # broadcasts, members
     return parser
 
 

@@ -124,6 +124,17 @@ class FormsConfig:
     expire_minutes: int = 240  # … and is dropped after this long
     digest_time: str = "20:00"  # daily digest of submissions, Asia/Shanghai
 
+    def __post_init__(self) -> None:
+        hours, _, minutes = self.digest_time.partition(":")
+        if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2) or not (
+            int(hours) < 24 and int(minutes) < 60
+        ):
+            raise ConfigError(f"forms.digest_time: expected HH:MM, got {self.digest_time!r}")
+        if self.reminder_minutes < 1:
+            raise ConfigError("forms.reminder_minutes: must be at least 1")
+        if self.expire_minutes <= self.reminder_minutes:
+            raise ConfigError("forms.expire_minutes: must be longer than forms.reminder_minutes")
+
 
 @dataclass(frozen=True)
 class CasesConfig:
@@ -136,11 +147,46 @@ class CasesConfig:
 
 @dataclass(frozen=True)
 class BroadcastsConfig:
-    """Scheduled pushes."""
+    """Scheduled pushes (definitions in content/broadcasts/*.toml)."""
 
     enabled: bool = True  # run the scheduler in this instance
     timezone: str = "Asia/Shanghai"
     grace_minutes: int = 60  # a firing missed while down is sent on start if this recent
+    topics: tuple[str, ...] = ("直播", "夜校", "送清凉", "活动通知")  # 订阅 / 退订 these
+    check_seconds: float = 30.0  # besides the cron jobs, look for due firings this often
+    # WeCom drops an app message identical to one sent to the same member this recently, so a
+    # push resent after a crash is not shown twice (at most 4 hours: WeCom's own limit).
+    duplicate_check_minutes: int = 240
+    # Sends allowed per window, "COUNT/SECONDS", by API: robot (per robot), work_app,
+    # appchat, mp_cs. Unnamed APIs keep the defaults in scheduler/ratelimit.py.
+    rate_limits: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"broadcasts.timezone: unknown time zone {self.timezone!r}") from None
+        if self.grace_minutes < 0:
+            raise ConfigError("broadcasts.grace_minutes: must not be negative")
+        if self.check_seconds <= 0:
+            raise ConfigError("broadcasts.check_seconds: must be positive")
+        if not 0 <= self.duplicate_check_minutes <= 240:
+            raise ConfigError("broadcasts.duplicate_check_minutes: must be between 0 and 240")
+        if any(not t.strip() or len(t) > 32 for t in self.topics):
+            raise ConfigError("broadcasts.topics: each topic must be 1 to 32 characters")
+        for api, rate in self.rate_limits.items():
+            count, _, seconds = rate.partition("/")
+            try:
+                ok = int(count) > 0 and float(seconds) > 0
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ConfigError(
+                    f"broadcasts.rate_limits.{api}: expected COUNT/SECONDS such as 20/60, "
+                    f"got {rate!r}"
+                )
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sys
 
-from tests.bench import callbacks, knowledge
+from tests.bench import broadcasts, callbacks, knowledge
 
 
 def main() -> int:
-    sections = [("Knowledge base", knowledge.run), ("Callback throughput", callbacks.run)]
+    sections = [
+        ("Knowledge base", knowledge.run),
+        ("Callback throughput", callbacks.run),
+        ("Scheduled pushes", broadcasts.run),
+    ]
     for title, run in sections:
         print(f"== {title}", flush=True)
         for line in run():

@@ -218,3 +218,36 @@ async def test_cards_are_markdown_with_the_command_hint(
     assert body["msgtype"] == "markdown"
     assert "#1 认领" in body["markdown"]["content"]
     assert xmltodict is not None
+
+
+async def test_legal_aid_application_opens_a_case(
+    aiohttp_client: Any, db_url: str, fake_wechat: FakeWeChat
+) -> None:
+    client = await start(aiohttp_client, db_url, fake_wechat)
+    reply = await worker_says(client, "申请法律援助", user="o_la")
+    for _ in range(12):  # answer whatever the form asks until it shows the summary
+        if "确认" in reply and "提交" in reply:
+            break
+        if "同意" in reply:
+            answer = "同意"
+        elif "手机" in reply or "电话" in reply or "联系" in reply:
+            answer = "13800001111"
+        elif "金额" in reply or "多少" in reply:
+            answer = "8000"
+        elif "什么时候" in reply or "起" in reply or "日期" in reply:
+            answer = "2026-09-01"
+        elif "1." in reply or "1 " in reply:
+            answer = "1"
+        else:
+            answer = "顺达物流 张三"
+        reply = await worker_says(client, answer, user="o_la")
+    reply = await worker_says(client, "确认", user="o_la")
+    assert "法-" in reply and "工单号 #1" in reply
+    async with client.app[SERVICES].sessions() as session:
+        case = (await session.execute(select(Case))).scalar_one()
+    assert case.category == "legal" and "法律援助申请" in case.summary
+    duty = await wait_for(fake_wechat, APP)
+    assert duty[0].json["touser"] == "legal01"
+    assert "13800001111" not in duty[0].json["text"]["content"]
+    # the worker is now with a cadre: the bot stays quiet
+    assert await worker_says(client, "什么时候有人联系我", user="o_la") == ""

@@ -14,6 +14,10 @@ Run it alone for demos and benchmarks::
 
     python -m tests.fakes.wechat_server --port 8900 [--quiet] [--robot-rate 20/60]
 
+WeCom app messages sent with ``enable_duplicate_check`` are dropped, as by WeCom, when the
+same request arrives again within the interval (``duplicates_dropped``); ``repeats`` counts
+messages that reached a recipient twice all the same.
+
 Out of process, ``GET /_fake/stats`` counts what arrived, ``POST /_fake/fault`` with
 ``{"path": ..., "errcode" | "delay" | "status": ..., "times": 1}`` injects a fault and
 ``POST /_fake/expire_tokens`` expires every token.
@@ -136,6 +140,13 @@ class FakeWeChat:
         self._accepted: Counter[str] = Counter()
         self._calls: Counter[str] = Counter()
         self._faults: defaultdict[str, _Faults] = defaultdict(_Faults)
+        # WeCom's duplicate check: the same request JSON within the interval is not delivered
+        # again. Keyed by the canonical JSON, valued by when it was last delivered.
+        self._duplicate_seen: dict[str, float] = {}
+        self._duplicate_dropped: Counter[str] = Counter()
+        # What reached each recipient, to count a message delivered twice: (path, to, text).
+        self._deliveries: Counter[tuple[str, str, str]] = Counter()
+        self._repeats: Counter[str] = Counter()
         self._robot_times: defaultdict[str, deque[float]] = defaultdict(deque)
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
@@ -175,6 +186,14 @@ class FakeWeChat:
     def accepted(self, path: str) -> int:
         """Messages accepted at ``path``, including those ``keep`` no longer remembers."""
         return self._accepted[_norm(path)]
+
+    def duplicates_dropped(self, path: str) -> int:
+        """Sends WeCom's duplicate check answered ``ok`` without delivering them again."""
+        return self._duplicate_dropped[_norm(path)]
+
+    def repeats(self, path: str) -> int:
+        """Messages delivered to a recipient who already had the very same one."""
+        return self._repeats[_norm(path)]
 
     # ── serving ──────────────────────────────────────────────────────────────────────────
 
@@ -219,6 +238,8 @@ class FakeWeChat:
         if faults:
             if faults.delays:
                 delay = faults.delays.popleft()
+                # The request has arrived in full before the server is slow to answer it.
+                await request.read()
                 try:
                     await asyncio.wait_for(self._closing.wait(), delay)
                 except TimeoutError:
@@ -332,7 +353,10 @@ class FakeWeChat:
         invalid = [] if self.work_users is None else [u for u in users if u not in self.work_users]
         if users and len(invalid) == len(users):
             return _error(81013)
-        self._record(request, body)
+        if self._duplicate(request.path, body):
+            self._duplicate_dropped[request.path] += 1
+        else:
+            self._record(request, body)
         return _json(
             {
                 "errcode": 0,
@@ -390,12 +414,34 @@ class FakeWeChat:
 
     # ── recording ────────────────────────────────────────────────────────────────────────
 
+    def _duplicate(self, path: str, body: dict[str, Any]) -> bool:
+        """WeCom's ``enable_duplicate_check``: "同样内容(请求json)的消息" within
+        ``duplicate_check_interval`` seconds (default 1800, at most 4 hours) is not received
+        again; the call still answers ok."""
+        if body.get("enable_duplicate_check") != 1:
+            return False
+        interval = min(int(body.get("duplicate_check_interval") or 1800), 4 * 3600)
+        key = path + json.dumps(body, ensure_ascii=False, sort_keys=True)
+        now = time.monotonic()
+        last = self._duplicate_seen.get(key)
+        if last is not None and now - last < interval:
+            return True
+        self._duplicate_seen[key] = now
+        return False
+
     def _record(self, request: web.Request, body: dict[str, Any]) -> None:
         path = request.path
         self._accepted[path] += 1
+        to = request.query.get("key") or body.get("touser") or body.get("chatid") or ""
+        msgtype = str(body.get("msgtype") or "")
+        part = body.get(msgtype)
+        text = json.dumps(part, ensure_ascii=False, sort_keys=True)
+        delivery = (path, str(to) or str(body.get("toparty") or ""), text)
+        if self._deliveries[delivery]:
+            self._repeats[path] += 1
+        self._deliveries[delivery] += 1
         self._sent.append(Recorded(path, dict(request.query), body, time.time()))
         if self.verbose:
-            to = request.query.get("key") or body.get("touser") or body.get("chatid") or ""
             line = json.dumps(body, ensure_ascii=False)
             print(f"{time.strftime('%H:%M:%S')} {path} → {to}: {line}", flush=True)
 
@@ -404,6 +450,8 @@ class FakeWeChat:
             {
                 "calls": dict(self._calls),
                 "accepted": dict(self._accepted),
+                "duplicates_dropped": dict(self._duplicate_dropped),
+                "repeats": dict(self._repeats),
                 "token_fetches": self.token_fetches,
             }
         )

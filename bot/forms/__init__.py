@@ -1,0 +1,36 @@
+"""Chat forms: definitions read from ``<content>/forms/*.toml``, the step-by-step engine,
+submission numbers, pushes, reminders, the daily digest and the export.
+
+``handlers.forms`` is the chat side; this package holds no chat handlers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.forms.definitions import STATUSES, FormDef, FormRegistry, load_form, load_forms
+from bot.forms.fields import Field, Invalid
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+FEATURE = "forms"  # services.features key of the FormRegistry
+
+
+def registry_of(services: Services) -> FormRegistry:
+    found = services.features[FEATURE]
+    assert isinstance(found, FormRegistry)
+    return found
+
+
+__all__ = [
+    "FEATURE",
+    "STATUSES",
+    "Field",
+    "FormDef",
+    "FormRegistry",
+    "Invalid",
+    "load_form",
+    "load_forms",
+    "registry_of",
+]

@@ -1,0 +1,279 @@
+"""购药登记, 服务申请, 入会申请, 法律援助申请 …: forms filled in chat, one question at a time.
+
+The forms themselves are content (``content/forms/*.toml``); this module is the conversation:
+start (menu, keyword, menu click), answer, 上一步, 修改 at the summary, 确认, and a question
+asked in the middle, which is answered before the form's question is asked again. 取消 and
+菜单 are global commands (handlers.menu) that clear the state.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from bot.cases.service import STATE_OPEN, open_case
+from bot.dispatch import Context, Router
+from bot.dispatch.filters import kind, prefix, state, words
+from bot.forms import (
+    FEATURE,
+    FormDef,
+    FormRegistry,
+    Invalid,
+    digest,
+    engine,
+    load_forms,
+    prompts,
+    submissions,
+    sweeps,
+)
+from bot.forms.engine import CONFIRM, Progress
+from bot.messages import Kind
+from bot.render import CHINA
+from bot.services import Periodic, Services
+from handlers import knowledge
+from handlers.menu import Menu, MenuAction
+
+router = Router("forms")
+
+STATE_PREFIX = sweeps.STATE_PREFIX
+SWEEP_SECONDS = 60.0
+BACK_WORDS = ("上一步", "上一项", "上一个", "返回上一步", "退回", "回到上一步")
+CONFIRM_WORDS = (
+    *("确认", "确认提交", "提交", "确定", "没问题", "没错", "正确", "确认无误"),
+    *("是", "是的", "对", "对的", "好", "好的", "可以", "ok"),
+)
+MY_WORDS = ("我的申请", "我的登记", "申请进度", "查进度", "查询进度", "我的购药登记")
+_edit = prefix("修改", "更改", "改")
+_QUESTION = re.compile(
+    r"[?？]|[吗呢么嘛]$|怎么|什么|多少|能不能|可不可以|是不是|哪里|为什么|如何|咋"
+)
+
+
+def setup(services: Services) -> None:
+    """Load the forms; register the idle-form sweep and the daily digest; put forms a union
+    added (with a ``menu_title``) into the menu after the built-in ones."""
+    registry = load_forms(services.config.content_paths())
+    services.features[FEATURE] = registry
+    services.periodic.append(Periodic("forms.idle", SWEEP_SECONDS, sweeps.remind_and_expire))
+    services.periodic.append(Periodic("forms.digest", SWEEP_SECONDS, _digest_job))
+    menu = services.features.get("menu")
+    if isinstance(menu, Menu):
+        present = {item.key for item in menu.items}
+        for form in registry.forms.values():
+            if form.menu_title and menu_key(form.id) not in present:
+                menu.add(menu_key(form.id), form.menu_title, menu_action(form.id))
+
+
+async def _digest_job(services: Services) -> None:
+    await digest.send_digest(services)
+
+
+def menu_key(form_id: str) -> str:
+    return f"form:{form_id}"
+
+
+def menu_action(form_id: str) -> MenuAction:
+    """A menu item that starts the form ``form_id``."""
+
+    async def action(ctx: Context) -> str:
+        form = _registry(ctx).get(form_id)
+        if form is None:
+            return "这项服务暂时没有开通。回复「人工」联系工会工作人员。"
+        return begin(ctx, form)
+
+    return action
+
+
+def begin(ctx: Context, form: FormDef, note: str = "") -> str:
+    progress = engine.begin(form, ctx.services.clock().isoformat())
+    _save(ctx, form, progress)
+    return _ask(ctx, form, progress, first=True, note=note)
+
+
+# ── starting: a keyword, a menu click; 我的申请 ────────────────────────────────────────────
+
+
+def _keyword(ctx: Context) -> bool | dict[str, Any]:
+    if ctx.message.kind is not Kind.TEXT:
+        return False
+    form = _registry(ctx).by_keyword(ctx.folded)
+    return {"form": form} if form is not None else False
+
+
+def _clicked(ctx: Context) -> bool | dict[str, Any]:
+    m = ctx.message
+    if m.kind is not Kind.EVENT or m.event != "click" or not m.event_key:
+        return False
+    form = _registry(ctx).by_menu_key(m.event_key)
+    return {"form": form} if form is not None else False
+
+
+@router.command(_keyword)
+async def start_by_word(ctx: Context, form: FormDef) -> str:
+    return begin(ctx, form)
+
+
+@router.command(_clicked)
+async def start_by_click(ctx: Context, form: FormDef) -> str:
+    return begin(ctx, form)
+
+
+@router.command(words(*MY_WORDS))
+async def my_requests(ctx: Context) -> str:
+    return await _my_list(ctx)
+
+
+# ── filling in ─────────────────────────────────────────────────────────────────────────────
+
+
+@router.flow(state(STATE_PREFIX), kind(Kind.TEXT, Kind.OTHER))
+async def fill(ctx: Context) -> str | list[str]:
+    registry = _registry(ctx)
+    form = registry.get(str(ctx.state.name).removeprefix(STATE_PREFIX))
+    if form is None:  # the form was taken out of the content meanwhile
+        ctx.state.clear()
+        return "这项服务已经停用了。回复「菜单」看看其他服务。"
+    progress = Progress.from_data(ctx.state.data)
+    if ctx.message.kind is not Kind.TEXT or not ctx.text.strip():
+        return _next(ctx, form, progress, error="请用文字回复。")
+    folded = ctx.folded
+    other = registry.by_keyword(folded)
+    if other is not None:
+        return begin(ctx, other, note="好的，重新开始。")
+    if folded in BACK_WORDS:
+        return _back(ctx, form, progress)
+    if folded in MY_WORDS:
+        return [await _my_list(ctx), _next(ctx, form, progress)]
+    if progress.step == CONFIRM:
+        return await _at_summary(ctx, form, progress)
+    field = engine.current_field(form, progress)
+    if field is None:  # the definition changed under a half-filled form: carry on
+        progress.step = engine.next_step(form, progress.answers)
+        _save(ctx, form, progress)
+        return _next(ctx, form, progress)
+    # A question typed instead of an answer. Descriptions may well contain question words,
+    # so they are only read as questions when they do not fit.
+    if not field.long_text and _QUESTION.search(ctx.text):
+        answered = _kb_answer(ctx)
+        if answered is not None:
+            return [answered, _ask(ctx, form, progress, note="我们接着填：")]
+    try:
+        value = field.parse(ctx.text, _today(ctx))
+    except Invalid as exc:
+        answered = _kb_answer(ctx)
+        if answered is not None:
+            return [answered, _ask(ctx, form, progress, note="我们接着填：")]
+        return _ask(ctx, form, progress, error=str(exc))
+    if field.require_yes and value is False:
+        ctx.state.clear()
+        return ctx.render("form_refused", form=form, refusal=field.refusal)
+    engine.answer(form, progress, value)
+    _save(ctx, form, progress)
+    return _next(ctx, form, progress)
+
+
+async def _at_summary(ctx: Context, form: FormDef, progress: Progress) -> str | list[str]:
+    services = ctx.services
+    if ctx.folded in {w.lower() for w in CONFIRM_WORDS}:
+        sub = await submissions.submit(services, form, ctx.message, progress.answers)
+        ctx.state.clear()
+        done = ctx.render("form_submitted", form=form, number=sub.number)
+        if not form.opens_case:
+            return done
+        # A legal-aid application is a case: the cadres answer it like any 转人工.
+        summary = f"{form.title} {sub.number}\n" + "\n".join(
+            f"{f.label}：{progress.answers[f.name]}"
+            for f in form.fields
+            if progress.answers.get(f.name) not in (None, "")
+        )
+        case = await open_case(services, ctx.message, form.opens_case, summary)
+        ctx.state.set(STATE_OPEN, case=case.id)
+        return [done, ctx.render("case_from_form", case=case)]
+    edit = _edit(ctx)
+    if isinstance(edit, dict):
+        wanted = str(edit["args"])
+        target = engine.find_field(form, progress, wanted)
+        if target is None:
+            missing = f"没有找到「{wanted}」这一项。" if wanted else "要改哪一项？"
+            note = f"{missing}请回复「修改」加序号，例如「修改 2」。"
+            return _summary(ctx, form, progress, note=note)
+        engine.edit(progress, target)
+        _save(ctx, form, progress)
+        return _ask(ctx, form, progress)
+    answered = _kb_answer(ctx)
+    if answered is not None:
+        return [answered, _summary(ctx, form, progress)]
+    return _summary(ctx, form, progress, note="请回复「确认」提交，或「修改 项目名」改其中一项。")
+
+
+def _back(ctx: Context, form: FormDef, progress: Progress) -> str:
+    try:
+        previous = engine.back(form, progress)
+    except LookupError:
+        return _ask(ctx, form, progress, note="这已经是第一项了。")
+    _save(ctx, form, progress)
+    return _next(ctx, form, progress, previous=previous)
+
+
+async def _my_list(ctx: Context) -> str:
+    m = ctx.message
+    rows = await submissions.of_worker(ctx.services, m.channel, m.account, m.user_id)
+    registry = _registry(ctx)
+    items = []
+    for sub in rows:
+        form = registry.get(sub.form_id)
+        items.append(
+            {
+                "number": sub.number,
+                "title": form.title if form else sub.form_id,
+                "status": form.status_label(sub.status) if form else sub.status,
+                "created": sub.created_at,
+            }
+        )
+    return ctx.render("form_list", items=items)
+
+
+def _kb_answer(ctx: Context) -> str | None:
+    """The knowledge base's answer when it is sure, rendered without touching the state
+    (``knowledge.render_entry`` would replace the form's state with its own)."""
+    kb = ctx.services.features.get(knowledge.FEATURE)
+    if kb is None:
+        return None
+    match = kb.search(ctx.text)
+    if match.decision != "answer" or match.entry is None:
+        return None
+    body = ctx.services.render.from_string(match.entry.answer)
+    return ctx.render("kb_answer", body=body, entry=match.entry, followup=None)
+
+
+def _in_group(ctx: Context) -> bool:
+    # Everyone in a group reads the bot's replies there: phone numbers are shown masked.
+    return ctx.message.chat_id is not None
+
+
+def _next(ctx: Context, form: FormDef, progress: Progress, **values: Any) -> str:
+    return prompts.next_message(ctx.services, form, progress, masked=_in_group(ctx), **values)
+
+
+def _ask(ctx: Context, form: FormDef, progress: Progress, **values: Any) -> str:
+    return prompts.question(ctx.services, form, progress, masked=_in_group(ctx), **values)
+
+
+def _summary(ctx: Context, form: FormDef, progress: Progress, note: str = "") -> str:
+    return prompts.confirmation(ctx.services, form, progress, note=note, masked=_in_group(ctx))
+
+
+def _save(ctx: Context, form: FormDef, progress: Progress) -> None:
+    # set() replaces the data: any reminder flag goes, so a new pause gets a new reminder.
+    ctx.state.set(f"{STATE_PREFIX}{form.id}", **progress.to_data())
+
+
+def _today(ctx: Context) -> date:
+    return ctx.services.clock().astimezone(CHINA).date()
+
+
+def _registry(ctx: Context) -> FormRegistry:
+    found = ctx.services.features[FEATURE]
+    assert isinstance(found, FormRegistry)
+    return found

@@ -1,0 +1,129 @@
+"""When a broadcast fires: APScheduler 3 triggers built from a definition, and the list of
+firings between two instants, so missed firings are found from the database after a restart
+rather than from APScheduler's memory (its default misfire grace is one second)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from scheduler.definitions import QuietHours, Schedule
+
+# crontab numbers the week from Sunday (0, and 7 again); APScheduler 3 from Monday. Names
+# mean the same to both, so a crontab weekday field is rewritten as names.
+DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+# Intervals count from here unless a start is given: "every 1d" fires at local midnight and
+# "every 7d" on Mondays, the same instants before and after a restart.
+INTERVAL_ORIGIN = datetime(2000, 1, 3)
+_TICK = timedelta(microseconds=1)
+
+
+def cron_trigger_fields(expr: str) -> dict[str, str]:
+    """The CronTrigger arguments for a standard five-field crontab rule."""
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError("expected five fields: minute hour day-of-month month day-of-week")
+    minute, hour, day, month, weekday = fields
+    values = {
+        "minute": minute,
+        "hour": hour,
+        "day": day,
+        "month": month,
+        "day_of_week": _weekdays(weekday),
+    }
+    CronTrigger(**values, timezone=UTC)  # raises ValueError on a wrong field
+    return values
+
+
+def _weekdays(field: str) -> str:
+    if field == "*":
+        return "*"
+    days: set[int] = set()
+    for part in field.lower().split(","):
+        span, _, step_text = part.partition("/")
+        try:
+            step = int(step_text) if step_text else 1
+        except ValueError:
+            raise ValueError(f"wrong weekday step in {part!r}") from None
+        if span == "*":
+            low, high = 0, 6
+        elif "-" in span:
+            first, _, last = span.partition("-")
+            low, high = _day(first), _day(last)
+        else:
+            low = _day(span)
+            high = 7 if step_text else low  # "1/2": from Monday, every other day
+        if low > high or step < 1:
+            raise ValueError(f"wrong weekday range {part!r}")
+        days.update(d % 7 for d in range(low, high + 1, step))
+    return ",".join(DAYS[d] for d in sorted(days))
+
+
+def _day(token: str) -> int:
+    if token.isdigit() and 0 <= int(token) <= 7:
+        return int(token)
+    if token[:3] in DAYS:
+        return DAYS.index(token[:3])
+    raise ValueError(f"unknown weekday {token!r} (0-7 with 0 = Sunday, or mon … sun)")
+
+
+def build_trigger(schedule: Schedule, tz: tzinfo) -> Any:
+    if schedule.cron is not None:
+        return CronTrigger(timezone=tz, **cron_trigger_fields(schedule.cron))
+    if schedule.at is not None:
+        return DateTrigger(run_date=schedule.at.replace(tzinfo=tz), timezone=tz)
+    assert schedule.every is not None
+    start = (schedule.start or INTERVAL_ORIGIN).replace(tzinfo=tz)
+    return IntervalTrigger(seconds=schedule.every, start_date=start, timezone=tz)
+
+
+def fire_times(trigger: Any, after: datetime, until: datetime, limit: int = 5000) -> list[datetime]:
+    """The firings ``t`` with ``after < t <= until``, oldest first, in UTC; the latest
+    ``limit`` of them when there are more."""
+    found: list[datetime] = []
+    cursor = after + _TICK
+    while True:
+        moment = trigger.get_next_fire_time(None, cursor)
+        # A one-off trigger answers its time whatever ``now`` is: stop once it is behind.
+        if moment is None or moment < cursor or moment > until:
+            return found
+        found.append(moment.astimezone(UTC))
+        if len(found) > limit:
+            del found[0]
+        cursor = moment + _TICK
+
+
+def next_fire(trigger: Any, after: datetime) -> datetime | None:
+    moment = trigger.get_next_fire_time(None, after + _TICK)
+    if moment is None or moment <= after:
+        return None
+    return moment.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+def upcoming(trigger: Any, after: datetime, count: int) -> list[datetime]:
+    """The next ``count`` firings after ``after``."""
+    found: list[datetime] = []
+    moment = next_fire(trigger, after)
+    while moment is not None and len(found) < count:
+        found.append(moment)
+        moment = next_fire(trigger, moment)
+    return found
+
+
+def after_quiet_hours(moment: datetime, quiet: QuietHours | None, tz: tzinfo) -> datetime:
+    """``moment``, or the end of the quiet hours it falls in."""
+    if quiet is None:
+        return moment
+    local = moment.astimezone(tz)
+    now, start, end = local.time(), quiet.start, quiet.end
+    inside = start <= now < end if start < end else (now >= start or now < end)
+    if not inside:
+        return moment
+    release = datetime.combine(local.date(), end, tzinfo=tz)
+    if release <= local:
+        release += timedelta(days=1)
+    return release.astimezone(UTC)
