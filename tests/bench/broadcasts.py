@@ -55,7 +55,9 @@ class Outcome:
     downtime: float = 0.0
 
     def lines(self) -> list[str]:
-        sending = self.seconds - self.stalled
+        # The limit is RATE per one-second window: from the first send to the last, N seconds
+        # hold N + 1 windows' worth, so the time counted is one window longer.
+        sending = self.seconds - self.stalled + 1.0
         rate = self.delivered / sending if sending > 0 else 0.0
         lost = RECIPIENTS - self.delivered
         out = [
