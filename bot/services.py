@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -39,3 +40,24 @@ class Services:
     # Features (menu, knowledge base, outbox worker, forms …) hang their objects here by name.
     features: dict[str, Any] = field(default_factory=dict)
     periodic: list[Periodic] = field(default_factory=list)
+
+
+@asynccontextmanager
+async def open_services(config: Config) -> AsyncIterator[Services]:
+    """Services on the configured database for a command-line tool: no web app, no outbox
+    worker; migrations applied first when the config says so."""
+    from bot.storage.db import create_engine, session_factory
+    from bot.storage.migrate import upgrade
+
+    engine = create_engine(config)
+    try:
+        if config.database.migrate_on_start:
+            await upgrade(engine)
+        yield Services(
+            config=config,
+            engine=engine,
+            sessions=session_factory(engine),
+            render=Renderer(config.content_paths()),
+        )
+    finally:
+        await engine.dispose()

@@ -20,10 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.config import Config
-from bot.render import Renderer
-from bot.services import Services
-from bot.storage.db import create_engine, session_factory
-from bot.storage.migrate import upgrade
+from bot.services import open_services
 from bot.storage.models import User
 from bot.storage.models_broadcasts import BroadcastRun, BroadcastState
 from scheduler import audiences, roster, runs, surveys
@@ -109,21 +106,10 @@ def _add_definition_arguments(add: argparse.ArgumentParser) -> None:
 @asynccontextmanager
 async def open_engine(config: Config) -> AsyncIterator[BroadcastEngine]:
     """The engine on the configured database, without APScheduler or an outbox worker."""
-    db = create_engine(config)
-    try:
-        if config.database.migrate_on_start:
-            await upgrade(db)
-        services = Services(
-            config=config,
-            engine=db,
-            sessions=session_factory(db),
-            render=Renderer(config.content_paths()),
-        )
+    async with open_services(config) as services:
         engine = build_engine(services)
         await engine.refresh()
         yield engine
-    finally:
-        await db.dispose()
 
 
 Body = Callable[[BroadcastEngine], Coroutine[Any, Any, int]]

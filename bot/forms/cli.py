@@ -59,25 +59,11 @@ def _day(text: str) -> date:
 @asynccontextmanager
 async def _services(config: Config) -> AsyncIterator[Services]:
     from bot.forms import FEATURE, load_forms
-    from bot.render import Renderer
-    from bot.services import Services
-    from bot.storage.db import create_engine, session_factory
-    from bot.storage.migrate import upgrade
+    from bot.services import open_services
 
-    engine = create_engine(config)
-    try:
-        if config.database.migrate_on_start:
-            await upgrade(engine)
-        services = Services(
-            config=config,
-            engine=engine,
-            sessions=session_factory(engine),
-            render=Renderer(config.content_paths()),
-        )
+    async with open_services(config) as services:
         services.features[FEATURE] = load_forms(config.content_paths())
         yield services
-    finally:
-        await engine.dispose()
 
 
 def cmd_export(args: argparse.Namespace, config: Config) -> int:
