@@ -71,8 +71,8 @@ class Outcome:
         if self.downtime:
             out.append(
                 f"  service down {self.downtime:.1f} s (killed, then started again); nothing"
-                f" arrived for {self.stalled:.1f} s in all, the sends in flight at the kill"
-                " waiting for their lease to run out"
+                f" arrived for {self.stalled:.1f} s in all (the downtime, and any wait for the"
+                " lease on sends in flight at the kill)"
             )
         return out
 
