@@ -26,11 +26,14 @@ COMMAND_TAIL = 8
 
 def _command(*choices: str) -> object:
     folded = tuple(sorted(((normalise(c), c) for c in choices), key=lambda p: -len(p[0])))
+    firsts = frozenset(c[0] for c in choices)  # most messages stop here
 
     def check(ctx: Context) -> bool | dict[str, str]:
         if ctx.message.kind is not Kind.TEXT:
             return False
         text = unicodedata.normalize("NFKC", ctx.text).strip()
+        if not text or text[0] not in firsts:
+            return False
         for key, original in folded:
             if normalise(text[: len(original)]) == key:
                 args = text[len(original) :].strip()
