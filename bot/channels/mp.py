@@ -41,8 +41,9 @@ def to_incoming(xml: str, channel: str = "mp", parser: Parser = parse_message) -
     except (TypeError, ValueError):
         raise BadRequest("CreateTime is not a number") from None
     agent = str(fields.get("AgentID") or "")
-    if msg.type == "event":
-        event = str(msg.event).lower()
+    # An event wechatpy does not know yet comes back as its UnknownMessage: still an event.
+    if msg.type == "event" or fields.get("MsgType") == "event":
+        event = str(getattr(msg, "event", "") or fields.get("Event") or "").lower()
         key = str(getattr(msg, "key", "") or getattr(msg, "scene_id", "") or "")
         if event in {"subscribe_scan", "subscribe_scan_product"}:
             event = "subscribe"
