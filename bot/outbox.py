@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,10 @@ class SendLimiter(Protocol):
     def reserve(self, channel: str, recipient: str, max_wait: float) -> tuple[bool, float]:
         """(True, wait): the send is counted and may go after ``wait`` seconds. (False, wait):
         it would have to wait ``wait`` > ``max_wait`` seconds; nothing was counted."""
+        ...
+
+    def sent(self, channel: str, latency: float) -> None:
+        """The send answered ``latency`` seconds after the moment it was allowed to go."""
         ...
 
 
@@ -147,10 +152,12 @@ class OutboxWorker:
             for row in group:
                 if held_for is None:
                     async with self._slots:
-                        held_for = await self._wait_for_rate(row)
+                        held_for, slot = await self._wait_for_rate(row)
                         if held_for is None:
                             attempted += 1
                             outcomes.append(await self._attempt(row))
+                            if self.limiter is not None:
+                                self.limiter.sent(row.channel, time.monotonic() - slot)
                             continue
                 # Held by the rate limiter: this row and the recipient's later ones wait.
                 outcomes.append(self._held(row, held_for))
@@ -169,16 +176,18 @@ class OutboxWorker:
             await self._flush(outcomes)
         return attempted
 
-    async def _wait_for_rate(self, row: _Claimed) -> float | None:
-        """Wait for the limiter; None when the row may go now, else how long it is held."""
+    async def _wait_for_rate(self, row: _Claimed) -> tuple[float | None, float]:
+        """Wait for the limiter: (None, slot) when the row may go now, its slot the moment
+        it was allowed to (monotonic clock); else (how long it is held, 0)."""
         if self.limiter is None:
-            return None
+            return None, time.monotonic()
         allowed, wait = self.limiter.reserve(row.channel, row.recipient, MAX_RATE_WAIT)
         if not allowed:
-            return wait
+            return wait, 0.0
+        slot = time.monotonic() + wait
         if wait > 0:
             await asyncio.sleep(wait)
-        return None
+        return None, slot
 
     async def _claim(self, limit: int) -> list[_Claimed]:
         now = self.clock()

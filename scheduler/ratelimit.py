@@ -31,6 +31,9 @@ API_OF_CHANNEL = {
 }
 # Each group robot (webhook key) has a limit of its own; the other APIs count for the app.
 PER_RECIPIENT = frozenset({"robot"})
+# How long sends take is remembered as the slowest recent one, a little less with every send.
+LAG_DECAY = 0.95
+MAX_LAG = 2.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class SlidingWindowLimiter:
         self.rates = dict(rates)
         self.clock = clock
         self._logs: dict[tuple[str, str], deque[float]] = {}
+        self._lag: dict[str, float] = {}
 
     def rate_for(self, channel: str) -> Rate | None:
         api = API_OF_CHANNEL.get(channel)
@@ -90,12 +94,21 @@ class SlidingWindowLimiter:
             # times stay in order, so a later caller never overtakes an earlier one.
             at = max(at, log[-1])
             if len(log) == rate.count:
-                at = max(at, log[0] + rate.window)
+                at = max(at, log[0] + rate.window + self._lag.get(key[0], 0.0))
         wait = at - now
         if wait > max_wait:
             return False, wait
         log.append(at)  # the deque drops the oldest: only the last ``count`` matter
         return True, wait
+
+    def sent(self, channel: str, latency: float) -> None:
+        """A send got its answer ``latency`` seconds after its slot. WeChat counted it at some
+        moment in between, so a send that takes its place in the window keeps that much more
+        distance: on a loaded machine or a slow network the window widens, not a 45009."""
+        api = API_OF_CHANNEL.get(channel)
+        if api is None or api not in self.rates:
+            return
+        self._lag[api] = max(min(latency, MAX_LAG), self._lag.get(api, 0.0) * LAG_DECAY)
 
 
 def build_limiter(
