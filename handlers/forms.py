@@ -45,6 +45,7 @@ CONFIRM_WORDS = (
 )
 MY_WORDS = ("我的申请", "我的登记", "申请进度", "查进度", "查询进度", "我的购药登记")
 _edit = prefix("修改", "更改", "改")
+MIN_QUESTION_CHARS = 4
 _QUESTION = re.compile(
     r"[?？]|[吗呢么嘛]$|怎么|什么|多少|能不能|可不可以|是不是|哪里|为什么|如何|咋"
 )
@@ -161,7 +162,10 @@ async def fill(ctx: Context) -> str | list[str]:
     try:
         value = field.parse(ctx.text, _today(ctx))
     except Invalid as exc:
-        answered = _kb_answer(ctx)
+        # A short word that does not fit (看情况, 随便) is a hesitant answer: ask again. A longer
+        # message may be a question the worker has in the middle of the form.
+        substantive = len(ctx.folded) >= MIN_QUESTION_CHARS or _QUESTION.search(ctx.text)
+        answered = _kb_answer(ctx) if substantive else None
         if answered is not None:
             return [answered, _ask(ctx, form, progress, note="我们接着填：")]
         return _ask(ctx, form, progress, error=str(exc))
