@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import os
 import signal
@@ -169,9 +170,12 @@ def cmd_kb_reload(args: argparse.Namespace, config: Config) -> int:
 
 
 async def with_app(config: Config, body: Callable[[web.Application], Any]) -> Any:
+    """The app without a server, for a short-lived command (ask, chat, cases). It never runs
+    the broadcast scheduler: a command must not fire or catch up scheduled pushes."""
     from bot.app import init_app
 
-    app = init_app(config)
+    quiet = dataclasses.replace(config.broadcasts, enabled=False)
+    app = init_app(dataclasses.replace(config, broadcasts=quiet))
     runner = web.AppRunner(app)
     await runner.setup()  # runs the cleanup contexts' start: database, outbox
     try:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+from aiohttp import web
+
+from bot.cli import with_app
 from bot.keys import SERVICES
 from scheduler import runs
 from scheduler.setup import SCHEDULER
@@ -74,6 +78,25 @@ async def test_a_prompt_missed_while_down_is_sent_on_start_within_grace(
     # The jobs were rebuilt from the definitions, under their own ids.
     job = scheduler.aps.get_job("broadcast:medicine-survey")
     assert job is not None and job.next_run_time.hour == 8
+
+
+async def test_a_short_command_neither_fires_nor_skips_a_push(
+    db_url: str, fake_wechat: FakeWeChat, content: Path, clock: Clock, start_app: AppMaker
+) -> None:
+    # `unionbot ask`, `chat` and `cases` start the app for a moment: were the scheduler on,
+    # its start-up check would catch up or skip the firings since the last run.
+    await _yesterday_sent(db_url, fake_wechat, content, clock, start_app)
+    config = broadcast_config(db_url, fake_wechat.base_url, content, broadcasts__enabled=True)
+
+    async def linger(app: web.Application) -> None:
+        await asyncio.sleep(1.0)  # far longer than the scheduler's first check takes
+
+    await with_app(config, linger)
+    client = await start_app(broadcast_config(db_url, fake_wechat.base_url, content), clock)
+    assert [r.scheduled_at for r in await runs_of(client, "medicine-survey")] == [
+        sh(2026, 7, 2, 8, 0)
+    ]
+    assert len(fake_wechat.sent(WEBHOOK_SEND)) == 1
 
 
 async def test_a_prompt_missed_beyond_grace_is_recorded_as_skipped_not_sent(
