@@ -205,28 +205,35 @@ class WorkClient(_TokenClient):
         self.agentid = agentid
 
     async def send_text(self, userids: Sequence[str], text: str) -> dict[str, Any]:
-        return await self._send_app(userids, "text", text)
+        return await self.send_app(userids, "text", text)
 
     async def send_markdown(self, userids: Sequence[str], text: str) -> dict[str, Any]:
-        return await self._send_app(userids, "markdown", text)
+        return await self.send_app(userids, "markdown", text)
 
-    async def appchat_send_text(self, chatid: str, text: str) -> dict[str, Any]:
-        return await self._post(
-            "/cgi-bin/appchat/send",
-            {"chatid": chatid, "msgtype": "text", "text": {"content": text}, "safe": 0},
-        )
-
-    async def _send_app(self, userids: Sequence[str], msgtype: str, text: str) -> dict[str, Any]:
+    async def send_app(
+        self, userids: Sequence[str], msgtype: str, text: str, *, duplicate_check: int = 0
+    ) -> dict[str, Any]:
+        """``msgtype`` text or markdown. ``duplicate_check`` seconds (at most 4 hours): WeCom
+        does not deliver again a message identical to one sent that recently."""
         if isinstance(userids, str):  # a str is a Sequence too: "abc" would become "a|b|c"
             raise TypeError("userids must be a list of user ids, not a string")
+        body: dict[str, Any] = {
+            "touser": "|".join(userids),
+            "msgtype": msgtype,
+            "agentid": self.agentid,
+            msgtype: {"content": text},
+        }
+        if duplicate_check:
+            body.update(enable_duplicate_check=1, duplicate_check_interval=duplicate_check)
+        return await self._post("/cgi-bin/message/send", body)
+
+    async def appchat_send_text(self, chatid: str, text: str) -> dict[str, Any]:
+        return await self.appchat_send(chatid, "text", text)
+
+    async def appchat_send(self, chatid: str, msgtype: str, text: str) -> dict[str, Any]:
         return await self._post(
-            "/cgi-bin/message/send",
-            {
-                "touser": "|".join(userids),
-                "msgtype": msgtype,
-                "agentid": self.agentid,
-                msgtype: {"content": text},
-            },
+            "/cgi-bin/appchat/send",
+            {"chatid": chatid, "msgtype": msgtype, msgtype: {"content": text}, "safe": 0},
         )
 
 
