@@ -127,28 +127,21 @@ async def fail_run(session: AsyncSession, run_id: int, reason: str, now: datetim
 
 
 async def close_finished(session: AsyncSession, now: datetime) -> list[int]:
-    """Mark ``done`` the sending runs with nothing left in the outbox."""
-    open_ids = list(
-        (
-            await session.execute(select(BroadcastRun.id).where(BroadcastRun.status == "sending"))
-        ).scalars()
+    """Mark ``done`` the sending runs with nothing left in the outbox (one statement)."""
+    waiting = (
+        select(Delivery.id)
+        .join(Outbox, Outbox.dedup_key == Delivery.dedup_key)
+        .where(Delivery.run_id == BroadcastRun.id, Outbox.status.in_(("pending", "sending")))
+        .exists()
     )
-    closed: list[int] = []
-    for run_id in open_ids:
-        waiting = await session.scalar(
-            select(func.count())
-            .select_from(Delivery)
-            .join(Outbox, Outbox.dedup_key == Delivery.dedup_key)
-            .where(Delivery.run_id == run_id, Outbox.status.in_(("pending", "sending")))
-        )
-        if not waiting:
-            await session.execute(
-                update(BroadcastRun)
-                .where(BroadcastRun.id == run_id, BroadcastRun.status == "sending")
-                .values(status="done", finished_at=now)
-            )
-            closed.append(run_id)
-    return closed
+    result = await session.execute(
+        update(BroadcastRun)
+        .where(BroadcastRun.status == "sending", ~waiting)
+        .values(status="done", finished_at=now)
+        .returning(BroadcastRun.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(int(i) for i in result.scalars())
 
 
 @dataclass(frozen=True)
