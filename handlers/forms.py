@@ -12,7 +12,7 @@ import re
 from datetime import date
 from typing import Any
 
-from bot.cases.service import STATE_OPEN, open_case
+from bot.cases.service import STATE_OPEN, open_case, open_case_for
 from bot.dispatch import Context, Router
 from bot.dispatch.filters import kind, prefix, state, words
 from bot.forms import (
@@ -43,6 +43,7 @@ CONFIRM_WORDS = (
     *("确认", "确认提交", "提交", "确定", "没问题", "没错", "正确", "确认无误"),
     *("是", "是的", "对", "对的", "好", "好的", "可以", "ok"),
 )
+_CONFIRM = frozenset(w.lower() for w in CONFIRM_WORDS)
 MY_WORDS = ("我的申请", "我的登记", "申请进度", "查进度", "查询进度", "我的购药登记")
 _edit = prefix("修改", "更改", "改")
 MIN_QUESTION_CHARS = 4
@@ -179,19 +180,19 @@ async def fill(ctx: Context) -> str | list[str]:
 
 async def _at_summary(ctx: Context, form: FormDef, progress: Progress) -> str | list[str]:
     services = ctx.services
-    if ctx.folded in {w.lower() for w in CONFIRM_WORDS}:
+    if ctx.folded in _CONFIRM:
         sub = await submissions.submit(services, form, ctx.message, progress.answers)
         ctx.state.clear()
         done = ctx.render("form_submitted", form=form, number=sub.number)
         if not form.opens_case:
             return done
-        # A legal-aid application is a case: the cadres answer it like any 转人工.
-        summary = f"{form.title} {sub.number}\n" + "\n".join(
-            f"{f.label}：{progress.answers[f.name]}"
-            for f in form.fields
-            if progress.answers.get(f.name) not in (None, "")
-        )
-        case = await open_case(services, ctx.message, form.opens_case, summary)
+        # A legal-aid application is a case: the cadres answer it like any 转人工. Confirming
+        # may be handled twice (a retried message): the case opened the first time stands.
+        case = await open_case_for(services, ctx.message.conversation_key)
+        if case is None:
+            lines = [f"{f['label']}：{f['value']}" for f in engine.summary(form, progress.answers)]
+            summary = "\n".join([f"{form.title} {sub.number}", *lines])
+            case = await open_case(services, ctx.message, form.opens_case, summary)
         ctx.state.set(STATE_OPEN, case=case.id)
         return [done, ctx.render("case_from_form", case=case)]
     edit = _edit(ctx)

@@ -246,6 +246,8 @@ async def test_legal_aid_application_opens_a_case(
     async with client.app[SERVICES].sessions() as session:
         case = (await session.execute(select(Case))).scalar_one()
     assert case.category == "legal" and "法律援助申请" in case.summary
+    # The answers as the worker saw them in the summary, not stored values.
+    assert "8000元" in case.summary and "True" not in case.summary
     duty = await wait_for(fake_wechat, APP)
     assert duty[0].json["touser"] == "legal01"
     assert "13800001111" not in duty[0].json["text"]["content"]

@@ -8,6 +8,9 @@ from sqlalchemy import select
 
 from bot import keys
 from bot.app import init_app
+from bot.dispatch import Context, ConversationState
+from bot.messages import Incoming, Kind
+from bot.storage.models_cases import Case
 from bot.storage.models_forms import FormSubmission
 from tests.conftest import make_config
 from tests.fakes.wechat_server import FakeWeChat
@@ -123,3 +126,20 @@ async def test_keyword_in_the_middle_of_a_form_starts_that_form(client: Client) 
     await say(client, "我要买药", user="k1")
     reply = await say(client, "申请入会", user="k1")
     assert "重新开始" in reply and "申请加入工会" in reply
+
+
+async def test_a_confirmation_handled_twice_opens_one_legal_case(client: Client) -> None:
+    # The pipeline runs a handler again on the state it loads when another instance moved the
+    # conversation on: the second run of 确认 must find the case the first one opened.
+    await say(client, "申请法律援助", user="la2")
+    await fill(client, LEGAL_AID, user="la2")
+    pipeline = client.app[keys.PIPELINE]
+    message = Incoming("dev", "dev", "la2", Kind.TEXT, "again", text="确认", raw_type="text")
+    at_summary = await pipeline.store.load_state(message.conversation_key)
+    for _ in range(2):
+        state = ConversationState(key=at_summary.key, name=at_summary.name, data=at_summary.data)
+        ctx = Context(message=message, state=state, services=client.app[keys.SERVICES])
+        await pipeline.dispatcher.feed(ctx)
+    async with client.app[keys.SERVICES].sessions() as session:
+        cases = (await session.execute(select(Case))).scalars().all()
+    assert len(cases) == 1
