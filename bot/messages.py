@@ -33,10 +33,10 @@ class Incoming:
         cls, channel: str, dedup_key: str, conversation_key: str, kind: str, text: str
     ) -> Incoming | None:
         """Rebuild a message from the message log (to finish it after a crash)."""
-        parts = conversation_key.split(":", 3)
-        if len(parts) != 4:
+        try:
+            _, account, chat, user = split_conversation_key(conversation_key)
+        except ValueError:
             return None
-        _, account, chat, user = parts
         return cls(
             channel=channel,
             account=account,
@@ -44,7 +44,7 @@ class Incoming:
             kind=Kind(kind),
             dedup_key=dedup_key,
             text=text,
-            chat_id=None if chat == "-" else chat,
+            chat_id=chat,
         )
 
     @property
@@ -61,3 +61,13 @@ class Reply:
 
     def to_json(self) -> dict[str, str]:
         return {"type": self.type, "text": self.text}
+
+
+def split_conversation_key(key: str) -> tuple[str, str, str | None, str]:
+    """channel, account, chat (None in private), user of ``Incoming.conversation_key``;
+    ValueError when ``key`` is not one."""
+    parts = key.split(":", 3)
+    if len(parts) != 4:
+        raise ValueError(f"not a conversation key: {key!r}")
+    channel, account, chat, user = parts
+    return channel, account, None if chat == "-" else chat, user

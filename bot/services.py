@@ -41,6 +41,12 @@ class Services:
     features: dict[str, Any] = field(default_factory=dict)
     periodic: list[Periodic] = field(default_factory=list)
 
+    def wake_outbox(self) -> None:
+        """Something was queued: the outbox worker, where this process runs one, looks now."""
+        outbox = self.features.get("outbox")
+        if outbox is not None:
+            outbox.wake()
+
 
 @asynccontextmanager
 async def open_services(config: Config) -> AsyncIterator[Services]:

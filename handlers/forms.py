@@ -18,12 +18,12 @@ from bot.dispatch.filters import kind, prefix, state, words
 from bot.forms import (
     FEATURE,
     FormDef,
-    FormRegistry,
     Invalid,
     digest,
     engine,
     load_forms,
     prompts,
+    registry_of,
     submissions,
     sweeps,
 )
@@ -58,17 +58,13 @@ def setup(services: Services) -> None:
     registry = load_forms(services.config.content_paths())
     services.features[FEATURE] = registry
     services.periodic.append(Periodic("forms.idle", SWEEP_SECONDS, sweeps.remind_and_expire))
-    services.periodic.append(Periodic("forms.digest", SWEEP_SECONDS, _digest_job))
+    services.periodic.append(Periodic("forms.digest", SWEEP_SECONDS, digest.send_digest))
     menu = services.features.get("menu")
     if isinstance(menu, Menu):
         present = {item.key for item in menu.items}
         for form in registry.forms.values():
             if form.menu_title and menu_key(form.id) not in present:
                 menu.add(menu_key(form.id), form.menu_title, menu_action(form.id))
-
-
-async def _digest_job(services: Services) -> None:
-    await digest.send_digest(services)
 
 
 def menu_key(form_id: str) -> str:
@@ -79,7 +75,7 @@ def menu_action(form_id: str) -> MenuAction:
     """A menu item that starts the form ``form_id``."""
 
     async def action(ctx: Context) -> str:
-        form = _registry(ctx).get(form_id)
+        form = registry_of(ctx.services).get(form_id)
         if form is None:
             return "这项服务暂时没有开通。回复「人工」联系工会工作人员。"
         return begin(ctx, form)
@@ -99,7 +95,7 @@ def begin(ctx: Context, form: FormDef, note: str = "") -> str:
 def _keyword(ctx: Context) -> bool | dict[str, Any]:
     if ctx.message.kind is not Kind.TEXT:
         return False
-    form = _registry(ctx).by_keyword(ctx.folded)
+    form = registry_of(ctx.services).by_keyword(ctx.folded)
     return {"form": form} if form is not None else False
 
 
@@ -107,7 +103,7 @@ def _clicked(ctx: Context) -> bool | dict[str, Any]:
     m = ctx.message
     if m.kind is not Kind.EVENT or m.event != "click" or not m.event_key:
         return False
-    form = _registry(ctx).by_menu_key(m.event_key)
+    form = registry_of(ctx.services).by_menu_key(m.event_key)
     return {"form": form} if form is not None else False
 
 
@@ -131,7 +127,7 @@ async def my_requests(ctx: Context) -> str:
 
 @router.flow(state(STATE_PREFIX), kind(Kind.TEXT, Kind.OTHER))
 async def fill(ctx: Context) -> str | list[str]:
-    registry = _registry(ctx)
+    registry = registry_of(ctx.services)
     form = registry.get(str(ctx.state.name).removeprefix(STATE_PREFIX))
     if form is None:  # the form was taken out of the content meanwhile
         ctx.state.clear()
@@ -224,7 +220,7 @@ def _back(ctx: Context, form: FormDef, progress: Progress) -> str:
 async def _my_list(ctx: Context) -> str:
     m = ctx.message
     rows = await submissions.of_worker(ctx.services, m.channel, m.account, m.user_id)
-    registry = _registry(ctx)
+    registry = registry_of(ctx.services)
     items = []
     for sub in rows:
         form = registry.get(sub.form_id)
@@ -276,9 +272,3 @@ def _save(ctx: Context, form: FormDef, progress: Progress) -> None:
 
 def _today(ctx: Context) -> date:
     return ctx.services.clock().astimezone(CHINA).date()
-
-
-def _registry(ctx: Context) -> FormRegistry:
-    found = ctx.services.features[FEATURE]
-    assert isinstance(found, FormRegistry)
-    return found

@@ -285,7 +285,7 @@ class BroadcastEngine:
                     if not lease:
                         raise LeaseLost(run_id)
                     await delivery.write_chunk(session, run_id, rows, item.format, now)
-                self._wake_outbox()
+                self.services.wake_outbox()
             async with self.sessions.begin() as session:
                 await runs.finish_expanding(
                     session, run_id, self.instance, len(people), self.clock()
@@ -299,7 +299,7 @@ class BroadcastEngine:
                 await runs.fail_run(session, run_id, f"template: {exc}", self.clock())
             log.error("broadcast run failed", extra={"run": run_id, "error": str(exc)})
             return
-        self._wake_outbox()
+        self.services.wake_outbox()
         log.info(
             "broadcast queued",
             extra={"broadcast": item.id, "run": run_id, "recipients": len(people)},
@@ -335,8 +335,3 @@ class BroadcastEngine:
         composer = self._composers[item.id]
         sample = audiences.Recipient("bcast_work", "sample", 0, name)
         return composer.for_run(self._context(item, at))(sample)
-
-    def _wake_outbox(self) -> None:
-        outbox = self.services.features.get("outbox")
-        if outbox is not None:
-            outbox.wake()

@@ -53,12 +53,6 @@ def desk(services: Services) -> CaseDesk:
     return found
 
 
-def wake_outbox(services: Services) -> None:
-    outbox = services.features.get("outbox")
-    if outbox is not None:
-        outbox.wake()
-
-
 async def event(
     session: AsyncSession, case_id: int, kind: str, actor: str, text: str = "", **detail: Any
 ) -> None:
@@ -112,7 +106,7 @@ async def open_case(services: Services, message: Incoming, category: str, summar
                     ),
                 },
             )
-    wake_outbox(services)
+    services.wake_outbox()
     log.info("case opened", extra={"case": case.id, "category": category})
     return case
 
@@ -185,7 +179,7 @@ async def worker_wrote(services: Services, case: Case, message: Incoming) -> Non
                     ),
                 },
             )
-    wake_outbox(services)
+    services.wake_outbox()
 
 
 # ── the worker's conversation, changed from the cadre's side ───────────────────────────────
@@ -303,7 +297,7 @@ async def reply(services: Services, case: Case, cadre: str, text: str) -> None:
             f"case:{case.id}:reply:{number}",
             now,
         )
-    wake_outbox(services)
+    services.wake_outbox()
 
 
 async def _next_event_number(session: AsyncSession, case_id: int) -> int:
@@ -362,7 +356,7 @@ async def transfer(services: Services, case: Case, cadre: str, to: str) -> None:
                 ),
             },
         )
-    wake_outbox(services)
+    services.wake_outbox()
 
 
 async def close(services: Services, case: Case, cadre: str, note: str) -> None:
@@ -381,7 +375,7 @@ async def close(services: Services, case: Case, cadre: str, note: str) -> None:
             services.clock(),
         )
     await set_worker_state(services, case.conversation_key, STATE_RATING, case=case.id)
-    wake_outbox(services)
+    services.wake_outbox()
 
 
 async def hand_back(services: Services, case: Case, cadre: str) -> None:
@@ -398,7 +392,7 @@ async def hand_back(services: Services, case: Case, cadre: str) -> None:
             services.clock(),
         )
     await set_worker_state(services, case.conversation_key, None)
-    wake_outbox(services)
+    services.wake_outbox()
 
 
 async def rate(services: Services, case_id: int, score: int, worker: str) -> None:
@@ -486,7 +480,7 @@ async def check_overdue(services: Services) -> int:
                 escalated += 1
             case.escalated = ",".join(sorted(marks))
     if escalated:
-        wake_outbox(services)
+        services.wake_outbox()
     return escalated
 
 

@@ -63,7 +63,7 @@ async def send_digest(services: Services) -> bool:
                 form_ids=[f.id for f in forms],
             )
             await notify.to_robots(services, session, [robot], f"forms:digest:{day}", text)
-    notify.wake_outbox(services)
+    services.wake_outbox()
     log.info("form digest sent", extra={"day": day.isoformat()})
     return True
 

@@ -4,31 +4,24 @@ to the volunteers' or cadres' group robot (cards, digests)."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.cases.delivery import PUSH
 from bot.forms.definitions import FormDef
 from bot.services import Services
 from bot.storage import repo
 
 log = logging.getLogger(__name__)
 
-# Which outbox channel reaches a worker who wrote on each inbound channel. The dev chat and
-# the group robot's @-mentions have no way to push later.
-WORKER_CHANNEL = {"mp": "mp_cs", "work": "work_app"}
-
-
-def split_key(conversation_key: str) -> tuple[str, str, str | None, str]:
-    """channel, account, chat (None in private), user of a conversation key."""
-    channel, account, chat, user = conversation_key.split(":", 3)
-    return channel, account, None if chat == "-" else chat, user
-
 
 async def to_worker(
-    session: AsyncSession, *, channel: str, user_id: str, dedup_key: str, text: str
+    session: AsyncSession, *, channel: str, user_id: str, dedup_key: str, text: str, now: datetime
 ) -> bool:
-    """Queue a text for the worker; False when their channel cannot be pushed to."""
-    outbox_channel = WORKER_CHANNEL.get(channel)
+    """Queue a text for the worker; False when their channel cannot be pushed to (the dev
+    chat and the group robot's @-mentions)."""
+    outbox_channel = PUSH.get(channel)
     if outbox_channel is None:
         return False
     await repo.enqueue(
@@ -37,6 +30,7 @@ async def to_worker(
         channel=outbox_channel,
         recipient=user_id,
         payload={"type": "text", "text": text},
+        now=now,
     )
     return True
 
@@ -63,12 +57,7 @@ async def to_robots(
             channel="robot",
             recipient=robot,
             payload={"type": "markdown", "text": text},
+            now=services.clock(),
         )
         queued += 1
     return queued
-
-
-def wake_outbox(services: Services) -> None:
-    outbox = services.features.get("outbox")
-    if outbox is not None:
-        outbox.wake()

@@ -99,7 +99,7 @@ async def submit(
         await notify.to_robots(
             services, session, notify.robots_for(services, form), f"form:{sub.number}:card", card
         )
-    notify.wake_outbox(services)
+    services.wake_outbox()
     log.info("form submitted", extra={"form": form.id, "number": sub.number})
     return sub
 
@@ -146,9 +146,10 @@ async def set_status(
             text=services.render(
                 "form_status", title=title, number=number, label=label(status), note=note
             ),
+            now=now,
         )
     sub.status = status
-    notify.wake_outbox(services)
+    services.wake_outbox()
     log.info("form status changed", extra={"number": number, "from": old, "to": status})
     return StatusChanged(sub, old, pushed)
 

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from bot.forms import FEATURE, engine, notify, prompts
 from bot.forms.definitions import FormRegistry
+from bot.messages import split_conversation_key
 from bot.services import Services
 from bot.storage.models import AuditLog, Conversation
 
@@ -51,7 +52,7 @@ async def remind_and_expire(services: Services) -> None:
         if row.updated_at < expire_before:
             await _expire(services, registry, row.key, str(row.state), row.version, now)
         elif not (row.data or {}).get("reminded"):
-            await _remind(services, registry, row.key, str(row.state), row.data, row.version)
+            await _remind(services, registry, row.key, str(row.state), row.data, row.version, now)
 
 
 async def _remind(
@@ -61,9 +62,10 @@ async def _remind(
     state: str,
     data: dict[str, Any],
     version: int,
+    now: datetime,
 ) -> None:
     form = registry.get(state.removeprefix(STATE_PREFIX))
-    channel, _, _, user = notify.split_key(key)
+    channel, _, _, user = split_conversation_key(key)
     async with services.sessions.begin() as session:
         # updated_at stays: a reminder is not the worker's activity, expiry counts from it.
         result = await session.execute(
@@ -87,8 +89,9 @@ async def _remind(
             user_id=user,
             dedup_key=f"form:remind:{key}:{version}",
             text=text,
+            now=now,
         )
-    notify.wake_outbox(services)
+    services.wake_outbox()
     log.info("form reminder", extra={"form": form.id, "pushed": pushed})
 
 
@@ -102,7 +105,7 @@ async def _expire(
 ) -> None:
     form_id = state.removeprefix(STATE_PREFIX)
     form = registry.get(form_id)
-    channel, _, _, user = notify.split_key(key)
+    channel, _, _, user = split_conversation_key(key)
     async with services.sessions.begin() as session:
         result = await session.execute(
             update(Conversation)
@@ -121,6 +124,7 @@ async def _expire(
                 text=services.render(
                     "form_expired", form=form, keyword=form.keywords[0] if form.keywords else ""
                 ),
+                now=now,
             )
         # The dev chat and group @-mentions cannot be pushed to: the audit log is the record.
         session.add(
@@ -132,5 +136,5 @@ async def _expire(
                 created_at=now,
             )
         )
-    notify.wake_outbox(services)
+    services.wake_outbox()
     log.info("form expired", extra={"form": form_id, "pushed": pushed})
