@@ -71,6 +71,11 @@ async def test_digest_goes_out_once_at_the_configured_time(
     assert new in text and old not in text and "往日还没办完的：1 条" in text
     assert "3号楼2单元501" in text and "很急" in text
     assert member in cadres[0].json["markdown"]["content"]
+    # The cadres' group covers two forms: one export command each, as `forms export` takes it.
+    for form_id in ("enrolment", "legal_aid"):
+        assert (
+            f"forms export --form {form_id} --date {day}`" in cadres[0].json["markdown"]["content"]
+        )
     assert member not in text
 
     # The next evening, again once.
