@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.render import Renderer
 from bot.storage.models import Outbox
 from bot.storage.models_broadcasts import Delivery
-from bot.storage.repo import _insert
+from bot.storage.repo import upsert_insert
 from scheduler.audiences import Recipient
 from scheduler.definitions import Broadcast
 from scheduler.ratelimit import SlidingWindowLimiter
@@ -142,7 +142,7 @@ async def write_chunk(
         for row in rows
     ]
     await session.execute(
-        _insert(session, Delivery).on_conflict_do_nothing(
+        upsert_insert(session, Delivery).on_conflict_do_nothing(
             index_elements=["run_id", "channel", "recipient"]
         ),
         deliveries,
@@ -167,5 +167,6 @@ async def write_chunk(
     ]
     if sends:
         await session.execute(
-            _insert(session, Outbox).on_conflict_do_nothing(index_elements=["dedup_key"]), sends
+            upsert_insert(session, Outbox).on_conflict_do_nothing(index_elements=["dedup_key"]),
+            sends,
         )

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config
 from bot.storage.models import User
-from bot.storage.repo import _insert
+from bot.storage.repo import upsert_insert
 
 HEADERS = {
     "name": ("name", "姓名", "名字"),
@@ -173,7 +173,7 @@ async def import_members(
             existing = {tuple(k) for k in known}
             report.updated += sum(1 for k in keys if k in existing)
             report.added += len(chunk) - sum(1 for k in keys if k in existing)
-            stmt = _insert(session, User)
+            stmt = upsert_insert(session, User)
             await session.execute(
                 stmt.on_conflict_do_update(
                     index_elements=["channel", "account", "external_id"],

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import Outbox
 from bot.storage.models_broadcasts import BroadcastRun, BroadcastState, Delivery, SchedulerHeartbeat
-from bot.storage.repo import _insert
+from bot.storage.repo import upsert_insert
 
 # An instance renews its lease while it expands an audience; one that died loses it after this.
 LEASE = timedelta(seconds=60)
@@ -34,7 +34,7 @@ async def create_run(
     """The new run's id, or None when this broadcast already has a run at ``scheduled_at``
     (another instance, or this one before a restart, was first)."""
     stmt = (
-        _insert(session, BroadcastRun)
+        upsert_insert(session, BroadcastRun)
         .values(
             broadcast_id=broadcast_id,
             scheduled_at=scheduled_at,
@@ -198,7 +198,7 @@ async def states(session: AsyncSession) -> dict[str, BroadcastState]:
 async def ensure_states(session: AsyncSession, ids: list[str], first_seen: datetime) -> None:
     if not ids:
         return
-    stmt = _insert(session, BroadcastState).values(
+    stmt = upsert_insert(session, BroadcastState).values(
         [
             {
                 "id": i,
@@ -216,7 +216,7 @@ async def ensure_states(session: AsyncSession, ids: list[str], first_seen: datet
 async def set_paused(
     session: AsyncSession, broadcast_id: str, paused: bool, actor: str, now: datetime
 ) -> None:
-    stmt = _insert(session, BroadcastState).values(
+    stmt = upsert_insert(session, BroadcastState).values(
         id=broadcast_id, paused=paused, first_seen_at=now, updated_at=now, updated_by=actor
     )
     await session.execute(
@@ -241,7 +241,7 @@ async def last_heartbeat(session: AsyncSession) -> datetime | None:
 
 
 async def beat(session: AsyncSession, instance: str, now: datetime) -> None:
-    stmt = _insert(session, SchedulerHeartbeat).values(
+    stmt = upsert_insert(session, SchedulerHeartbeat).values(
         instance=instance, started_at=now, seen_at=now
     )
     await session.execute(

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.dispatch.filters import normalise
 from bot.storage.models_broadcasts import Subscription
-from bot.storage.repo import _insert
+from bot.storage.repo import upsert_insert
 
 EVERYTHING = ("全部", "所有", "全部主题", "所有主题")
 
@@ -21,7 +21,7 @@ async def set_subscribed(
 ) -> None:
     if not topics:
         return
-    stmt = _insert(session, Subscription).values(
+    stmt = upsert_insert(session, Subscription).values(
         [
             {"user_id": user_id, "topic": t, "subscribed": subscribed, "updated_at": now}
             for t in topics

@@ -10,10 +10,8 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from datetime import date, datetime, time
-from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.forms import FEATURE, notify
@@ -23,6 +21,7 @@ from bot.logs import mask_phone
 from bot.render import CHINA
 from bot.services import Services
 from bot.storage.models_forms import FormDigest, FormSubmission
+from bot.storage.repo import upsert_insert
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +68,8 @@ async def send_digest(services: Services) -> bool:
 
 
 async def _claim_day(session: AsyncSession, day: date, now: datetime) -> bool:
-    insert: Any = (
-        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    )
     stmt = (
-        insert(FormDigest)
+        upsert_insert(session, FormDigest)
         .values(day=day.isoformat(), sent_at=now)
         .on_conflict_do_nothing(index_elements=["day"])
         .returning(FormDigest.day)

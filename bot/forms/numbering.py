@@ -11,12 +11,11 @@ numbers have no gaps.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models_forms import FormCounter
+from bot.storage.repo import upsert_insert
 
 
 def format_number(prefix: str, day: date, seq: int) -> str:
@@ -26,11 +25,8 @@ def format_number(prefix: str, day: date, seq: int) -> str:
 async def next_seq(session: AsyncSession, form_id: str, day: date) -> int:
     """Take the next sequence number of ``form_id`` on ``day`` inside the caller's
     transaction."""
-    insert: Any = (
-        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    )
     stmt = (
-        insert(FormCounter)
+        upsert_insert(session, FormCounter)
         .values(form_id=form_id, day=day.isoformat(), value=1)
         .on_conflict_do_update(
             index_elements=["form_id", "day"], set_={"value": FormCounter.value + 1}

@@ -16,8 +16,8 @@ from bot.messages import Incoming
 from bot.storage.models import Conversation, Message, Outbox, User, utcnow
 
 
-def _insert(session: AsyncSession, table: Any) -> Any:
-    # ON CONFLICT needs the dialect's own insert construct.
+def upsert_insert(session: AsyncSession, table: Any) -> Any:
+    """An INSERT that takes ON CONFLICT (and RETURNING): the dialect's own construct."""
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
@@ -33,7 +33,7 @@ class Claim:
 async def claim_message(session: AsyncSession, incoming: Incoming) -> Claim:
     """Insert the message; a unique violation means a retry of one we already have."""
     stmt = (
-        _insert(session, Message)
+        upsert_insert(session, Message)
         .values(
             channel=incoming.channel,
             dedup_key=incoming.dedup_key,
@@ -76,7 +76,7 @@ async def finish_message(
 
 async def touch_user(session: AsyncSession, incoming: Incoming, now: datetime) -> int:
     """Create the user on first contact; remember when they last wrote (48 h window)."""
-    stmt = _insert(session, User).values(
+    stmt = upsert_insert(session, User).values(
         channel=incoming.channel,
         account=incoming.account,
         external_id=incoming.user_id,
@@ -141,7 +141,7 @@ async def enqueue(
     app's clock as ``now`` (the outbox worker compares due times against it)."""
     now = now or utcnow()
     stmt = (
-        _insert(session, Outbox)
+        upsert_insert(session, Outbox)
         .values(
             dedup_key=dedup_key,
             channel=channel,

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.outbound.tokens import CachedToken, Fetch
 from bot.storage.models import AccessToken, utcnow
-from bot.storage.repo import _insert
+from bot.storage.repo import upsert_insert
 
 
 class SqlTokenStore:
@@ -45,7 +45,7 @@ class SqlTokenStore:
                 return cached
             token, expires_in = await fetch()
             fresh = CachedToken(token, clock() + expires_in)
-            stmt = _insert(session, AccessToken).values(
+            stmt = upsert_insert(session, AccessToken).values(
                 key=key, token=token, expires_at=fresh.expires_at, updated_at=utcnow()
             )
             await session.execute(
