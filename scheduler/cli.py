@@ -395,24 +395,26 @@ def cmd_members_import(args: argparse.Namespace, config: Config) -> int:
         return 2
     members, problems = roster.read_roster(args.file)
 
-    async def body(engine: BroadcastEngine) -> int:
-        report = await roster.import_members(engine.sessions, config, members)
+    async def main() -> int:
+        # Only the roster: a broadcast whose template is broken must not stop an import.
+        async with open_services(config) as services:
+            report = await roster.import_members(services.sessions, config, members)
+            async with services.sessions() as session:
+                born = await session.scalar(
+                    select(func.count()).where(
+                        User.member_status == "member", User.birthday.is_not(None)
+                    )
+                )
         for problem in [*problems, *report.problems][:50]:
             print(f"  skipped {problem}")
         print(
             f"members: {report.added} added, {report.updated} updated, "
             f"{len(problems) + len(report.problems)} rows skipped"
         )
-        async with engine.sessions() as session:
-            born = await session.scalar(
-                select(func.count()).where(
-                    User.member_status == "member", User.birthday.is_not(None)
-                )
-            )
         print(f"members with a birthday on file: {born}")
         return 0 if members else 1
 
-    return _run(config, body)
+    return asyncio.run(main())
 
 
 def _actor() -> str:
