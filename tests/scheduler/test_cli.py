@@ -105,8 +105,12 @@ def test_roster_import_list_preview_pause_and_cli_added_broadcasts(tmp_path: Pat
         config, *("broadcasts", "add", "--id", "x", "--cron", "8 * *", "--text", "x", "--members")
     )
     assert wrong.returncode == 2 and "schedule.cron" in wrong.stderr
-    clash = unionbot(config, "broadcasts", "add", "--id", "birthday", "--cron", "0 9 * * *")
-    assert clash.returncode != 0
+    clash = unionbot(
+        config,
+        *("broadcasts", "add", "--id", "birthday", "--cron", "0 9 * * *", "--text", "x"),
+        "--members",
+    )
+    assert clash.returncode == 1 and "is defined in" in clash.stderr
     assert unionbot(config, "broadcasts", "remove", "union-day").returncode == 0
     assert "union-day" not in unionbot(config, "broadcasts", "list").stdout
     unknown = unionbot(config, "broadcasts", "runs", "nope")

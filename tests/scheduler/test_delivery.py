@@ -4,7 +4,6 @@ errors recorded once, and every recipient once across a crash and with two insta
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -106,12 +105,10 @@ async def test_robot_rate_is_kept_over_time(
             db_url, fake.base_url, content, broadcasts__rate_limits={"robot": "5/1"}
         )
         client = await start_app(config, clock)
-        started = time.monotonic()
         for _ in range(12):
             await engine_of(client).run_now("ping")
         await wait_until(lambda: fake.accepted(WEBHOOK_SEND) == 12, within=15)
         assert fake.calls(WEBHOOK_SEND) == 12  # no 45009 on the way
-        assert time.monotonic() - started > 2.0  # 5, 5 a second later, 2 after that
         times = sorted(r.at for r in fake.sent(WEBHOOK_SEND))
         assert all(times[i + 5] - times[i] >= 1.0 for i in range(len(times) - 5))
     finally:
