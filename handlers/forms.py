@@ -134,7 +134,7 @@ async def fill(ctx: Context) -> str | list[str]:
         return "这项服务已经停用了。回复「菜单」看看其他服务。"
     progress = Progress.from_data(ctx.state.data)
     if ctx.message.kind is not Kind.TEXT or not ctx.text.strip():
-        return _next(ctx, form, progress, error="请用文字回复。")
+        return _ask(ctx, form, progress, error="请用文字回复。")
     folded = ctx.folded
     other = registry.by_keyword(folded)
     if other is not None:
@@ -142,14 +142,14 @@ async def fill(ctx: Context) -> str | list[str]:
     if folded in BACK_WORDS:
         return _back(ctx, form, progress)
     if folded in MY_WORDS:
-        return [await _my_list(ctx), _next(ctx, form, progress)]
+        return [await _my_list(ctx), _ask(ctx, form, progress)]
     if progress.step == CONFIRM:
         return await _at_summary(ctx, form, progress)
     field = engine.current_field(form, progress)
     if field is None:  # the definition changed under a half-filled form: carry on
         progress.step = engine.next_step(form, progress.answers)
         _save(ctx, form, progress)
-        return _next(ctx, form, progress)
+        return _ask(ctx, form, progress)
     # A question typed instead of an answer. Descriptions may well contain question words,
     # so they are only read as questions when they do not fit.
     if not field.long_text and _QUESTION.search(ctx.text):
@@ -171,7 +171,7 @@ async def fill(ctx: Context) -> str | list[str]:
         return ctx.render("form_refused", form=form, refusal=field.refusal)
     engine.answer(form, progress, value)
     _save(ctx, form, progress)
-    return _next(ctx, form, progress)
+    return _ask(ctx, form, progress)
 
 
 async def _at_summary(ctx: Context, form: FormDef, progress: Progress) -> str | list[str]:
@@ -214,7 +214,7 @@ def _back(ctx: Context, form: FormDef, progress: Progress) -> str:
     except LookupError:
         return _ask(ctx, form, progress, note="这已经是第一项了。")
     _save(ctx, form, progress)
-    return _next(ctx, form, progress, previous=previous)
+    return _ask(ctx, form, progress, previous=previous)
 
 
 async def _my_list(ctx: Context) -> str:
@@ -251,10 +251,6 @@ def _kb_answer(ctx: Context) -> str | None:
 def _in_group(ctx: Context) -> bool:
     # Everyone in a group reads the bot's replies there: phone numbers are shown masked.
     return ctx.message.chat_id is not None
-
-
-def _next(ctx: Context, form: FormDef, progress: Progress, **values: Any) -> str:
-    return prompts.next_message(ctx.services, form, progress, masked=_in_group(ctx), **values)
 
 
 def _ask(ctx: Context, form: FormDef, progress: Progress, **values: Any) -> str:

@@ -56,22 +56,3 @@ def confirmation(
     return services.render(
         "form_confirm", form=form, items=engine.summary(form, progress.answers, masked), note=note
     )
-
-
-def next_message(
-    services: Services,
-    form: FormDef,
-    progress: Progress,
-    *,
-    error: str = "",
-    note: str = "",
-    previous: Any = None,
-    masked: bool = False,
-) -> str:
-    """The question for the current step, or the summary when every field is answered."""
-    if progress.step == engine.CONFIRM:
-        note = " ".join(t for t in (error, note) if t)
-        return confirmation(services, form, progress, note=note, masked=masked)
-    return question(
-        services, form, progress, error=error, note=note, previous=previous, masked=masked
-    )

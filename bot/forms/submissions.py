@@ -187,16 +187,6 @@ async def on_day(services: Services, form_id: str | None, day: date) -> list[For
         return list(rows.scalars())
 
 
-async def history(services: Services, submission_id: int) -> list[FormStatusChange]:
-    async with services.sessions() as session:
-        rows = await session.execute(
-            select(FormStatusChange)
-            .where(FormStatusChange.submission_id == submission_id)
-            .order_by(FormStatusChange.id)
-        )
-        return list(rows.scalars())
-
-
 async def _history(
     session: AsyncSession,
     sub: FormSubmission,

@@ -81,7 +81,7 @@ async def _remind(
         text = services.render(
             "form_reminder",
             form=form,
-            question=prompts.next_message(services, form, progress),
+            question=prompts.question(services, form, progress),
         )
         pushed = await notify.to_worker(
             session,
