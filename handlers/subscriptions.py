@@ -7,10 +7,11 @@ topic leaves the worker out, also one that goes to all members.
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
 from bot.dispatch import Context, Router
-from bot.dispatch.filters import normalise, words
-from bot.messages import Kind
+from bot.dispatch.filters import prefix, words
+from bot.dispatch.router import Filter
 from scheduler import subscriptions as repo
 from scheduler.audiences import PUSH
 
@@ -24,25 +25,23 @@ SHOW = ("我的订阅", "订阅通知", "订阅管理", "查看订阅")
 COMMAND_TAIL = 8
 
 
-def _command(*choices: str) -> object:
-    folded = tuple(sorted(((normalise(c), c) for c in choices), key=lambda p: -len(p[0])))
+def _command(*choices: str) -> Filter:
+    """``prefix`` (longest word first: 取消订阅 before 订阅), except that a long tail naming no
+    topic makes the message a question."""
+    command = prefix(*sorted(choices, key=len, reverse=True))
     firsts = frozenset(c[0] for c in choices)  # most messages stop here
 
-    def check(ctx: Context) -> bool | dict[str, str]:
-        if ctx.message.kind is not Kind.TEXT:
+    def check(ctx: Context) -> bool | dict[str, Any]:
+        if unicodedata.normalize("NFKC", ctx.text.strip()[:1]) not in firsts:
             return False
-        text = unicodedata.normalize("NFKC", ctx.text).strip()
-        if not text or text[0] not in firsts:
+        found = command(ctx)
+        if not isinstance(found, dict):
             return False
-        for key, original in folded:
-            if normalise(text[: len(original)]) == key:
-                args = text[len(original) :].strip()
-                topics = ctx.services.config.broadcasts.topics
-                found, _ = repo.match_topics(args, topics)
-                if args and not found and len(args) > COMMAND_TAIL:
-                    return False
-                return {"args": args}
-        return False
+        args = found["args"]
+        matched, _ = repo.match_topics(args, ctx.services.config.broadcasts.topics)
+        if args and not matched and len(args) > COMMAND_TAIL:
+            return False
+        return found
 
     return check
 
@@ -63,12 +62,12 @@ async def show_mine(ctx: Context) -> str:
     return await show(ctx)
 
 
-@router.command(_command(*UNSUBSCRIBE))  # type: ignore[arg-type]
+@router.command(_command(*UNSUBSCRIBE))
 async def unsubscribe(ctx: Context, args: str) -> str:
     return await _change(ctx, args, subscribed=False)
 
 
-@router.command(_command(*SUBSCRIBE))  # type: ignore[arg-type]
+@router.command(_command(*SUBSCRIBE))
 async def subscribe(ctx: Context, args: str) -> str:
     return await _change(ctx, args, subscribed=True)
 
