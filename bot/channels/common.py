@@ -6,9 +6,8 @@ import hashlib
 import hmac
 import re
 import time
-from typing import Any
+from xml.etree import ElementTree
 
-import xmltodict
 from aiohttp import web
 
 from bot.messages import Reply
@@ -59,8 +58,8 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 
 def vet_xml(data: bytes | str) -> str:
     """Check a WeChat XML document before anything parses it. WeChat never sends a DTD, so a
-    document with one (entity bombs, external entities) is refused outright; xmltodict, which
-    wechatpy parses with, also refuses entity declarations on its own."""
+    document with one (entity bombs, external entities) is refused outright: with no DTD there
+    is no entity for the parser to expand or fetch."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
     except UnicodeDecodeError:
@@ -70,18 +69,19 @@ def vet_xml(data: bytes | str) -> str:
     return text
 
 
-def parse_xml(data: bytes | str) -> dict[str, Any]:
-    """Vet and parse a WeChat XML document into a flat dict of its ``<xml>`` root."""
+def parse_xml(data: bytes | str) -> dict[str, str]:
+    """Vet and parse a WeChat XML document into a flat dict of the texts of its ``<xml>``
+    root's children (stripped, as wechatpy has them). WeChat's messages are flat; the few
+    nested parts (ScanCodeInfo …) are not read. ElementTree's C parser is used: a callback
+    is parsed once or twice, and xmltodict cost a tenth of all the service's work."""
+    text = vet_xml(data)
     try:
-        doc = xmltodict.parse(vet_xml(data), disable_entities=True)
-    except BadRequest:
-        raise
-    except Exception as exc:  # ExpatError, ValueError for entities
+        root = ElementTree.fromstring(text)
+    except ElementTree.ParseError as exc:
         raise BadRequest(f"malformed XML: {type(exc).__name__}") from None
-    root = doc.get("xml") if isinstance(doc, dict) else None
-    if not isinstance(root, dict):
+    if root.tag != "xml":
         raise BadRequest("XML root is not <xml>")
-    return root
+    return {child.tag: (child.text or "").strip() for child in root}
 
 
 def cdata_safe(text: str) -> str:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
 
 from aiohttp import web
-from wechatpy import parse_message
 from wechatpy.crypto import PrpCrypto
 from wechatpy.replies import TextReply
 
@@ -21,32 +18,25 @@ from bot.pipeline import Pipeline
 log = logging.getLogger(__name__)
 
 
-Parser = Callable[[str], Any]
-
-
-def to_incoming(xml: str, channel: str = "mp", parser: Parser = parse_message) -> Incoming:
-    """Turn a vetted XML message into an ``Incoming``; wechatpy picks the message class."""
-    try:
-        msg = parser(xml)
-    except Exception as exc:  # KeyError on a missing MsgType, ValueError on a bad number …
-        raise BadRequest(f"unreadable message: {type(exc).__name__}") from None
-    if msg is None:
-        raise BadRequest("empty message")
-    fields: dict[str, Any] = msg._data
-    source, target = str(msg.source or ""), str(msg.target or "")
+def to_incoming(fields: dict[str, str], channel: str = "mp") -> Incoming:
+    """Turn the fields of a vetted XML message into an ``Incoming`` (the way wechatpy's
+    ``parse_message`` reads them: event names in lower case, ``qrscene_`` keys unwrapped)."""
+    source, target = fields.get("FromUserName", ""), fields.get("ToUserName", "")
+    msg_type = fields.get("MsgType", "").lower()
+    if not msg_type:
+        raise BadRequest("message has no MsgType")
     if not source:
         raise BadRequest("message has no FromUserName")
     try:
         created = int(fields.get("CreateTime") or 0)
-    except (TypeError, ValueError):
+    except ValueError:
         raise BadRequest("CreateTime is not a number") from None
-    agent = str(fields.get("AgentID") or "")
-    # An event wechatpy does not know yet comes back as its UnknownMessage: still an event.
-    if msg.type == "event" or fields.get("MsgType") == "event":
-        event = str(getattr(msg, "event", "") or fields.get("Event") or "").lower()
-        key = str(getattr(msg, "key", "") or getattr(msg, "scene_id", "") or "")
-        if event in {"subscribe_scan", "subscribe_scan_product"}:
-            event = "subscribe"
+    agent = fields.get("AgentID", "")
+    if msg_type == "event":
+        event = fields.get("Event", "").lower()
+        key = fields.get("EventKey", "")
+        if event == "subscribe" and key.startswith("qrscene_"):
+            key = key.removeprefix("qrscene_")  # subscribed by scanning a QR code with a scene
         # Events carry no MsgId: the sender, the time and the event name identify one.
         dedup = f"{agent}:{source}:{created}:{event}" if agent else f"{source}:{created}:{event}"
         return Incoming(
@@ -60,22 +50,23 @@ def to_incoming(xml: str, channel: str = "mp", parser: Parser = parse_message) -
             raw_type="event",
             created_at=created,
         )
-    msg_id = str(fields.get("MsgId") or "")
-    dedup = msg_id or f"{source}:{created}:{msg.type}"
+
+    msg_id = fields.get("MsgId", "")
+    dedup = msg_id or f"{source}:{created}:{msg_type}"
     if agent:
         dedup = f"{agent}:{dedup}"
     # Drivers often talk instead of typing: with speech recognition on, WeChat sends the
     # recognised words along with a voice message, and we answer them like text.
-    spoken = str(fields.get("Recognition") or "").strip() if msg.type == "voice" else ""
-    if msg.type == "text" or spoken:
+    spoken = fields.get("Recognition", "") if msg_type == "voice" else ""
+    if msg_type == "text" or spoken:
         return Incoming(
             channel,
             target,
             source,
             Kind.TEXT,
             dedup,
-            text=spoken or str(msg.content or ""),
-            raw_type=str(msg.type),
+            text=spoken or fields.get("Content", ""),
+            raw_type=msg_type,
             created_at=created,
         )
     return Incoming(
@@ -84,7 +75,7 @@ def to_incoming(xml: str, channel: str = "mp", parser: Parser = parse_message) -
         source,
         Kind.OTHER,
         dedup,
-        raw_type=str(fields.get("MsgType") or "unknown"),
+        raw_type=msg_type,
         created_at=created,
     )
 
@@ -124,10 +115,10 @@ class MPChannel:
         body = await common.read_body(request, self.max_body)
         encrypted = request.query.get("encrypt_type", "raw") == "aes"
         try:
-            xml = common.vet_xml(body)
+            fields = common.parse_xml(body)
             if encrypted:
-                xml = self._decrypt(request, common.parse_xml(body), timestamp, nonce)
-            incoming = to_incoming(xml)
+                fields = common.parse_xml(self._decrypt(request, fields, timestamp, nonce))
+            incoming = to_incoming(fields)
         except BadRequest as exc:
             log.warning("bad callback", extra={"channel": "mp", "why": str(exc)})
             return web.Response(status=400, text="bad request")
@@ -144,13 +135,13 @@ class MPChannel:
         return web.Response(text=xml, content_type="application/xml")
 
     def _decrypt(
-        self, request: web.Request, fields: dict[str, Any], timestamp: str, nonce: str
+        self, request: web.Request, fields: dict[str, str], timestamp: str, nonce: str
     ) -> str:
         if self.crypto is None:
             raise web.HTTPForbidden(text="safe mode is not configured")
         encrypt = fields.get("Encrypt")
         msg_signature = request.query.get("msg_signature", "")
-        if not isinstance(encrypt, str) or not msg_signature:
+        if not encrypt or not msg_signature:
             raise BadRequest("no Encrypt element or msg_signature")
         if not common.signature_matches(
             msg_signature, self.config.token, timestamp, nonce, encrypt
@@ -160,7 +151,7 @@ class MPChannel:
             plain = self.crypto.decrypt(encrypt, self.config.app_id)
         except Exception:
             raise BadRequest("cannot decrypt") from None
-        return common.vet_xml(plain)
+        return str(plain)
 
     def _encrypt(self, xml: str, nonce: str) -> str:
         assert self.crypto is not None

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from aiohttp import web
-from wechatpy.enterprise import parse_message
 from wechatpy.enterprise.replies import TextReply
 
 from bot.channels import common
@@ -38,12 +36,11 @@ class WorkChannel(WeComCallback):
     async def receive(self, request: web.Request) -> web.Response:
         signature, timestamp, nonce, body = await self.signed_body(request)
         try:
-            envelope: dict[str, Any] = common.parse_xml(body)
-            encrypt = envelope.get("Encrypt")
-            if not isinstance(encrypt, str):
+            encrypt = common.parse_xml(body).get("Encrypt")
+            if not encrypt:
                 raise BadRequest("no Encrypt element")
-            xml = common.vet_xml(self.decrypt(signature, timestamp, nonce, encrypt))
-            incoming = to_incoming(xml, channel="work", parser=parse_message)
+            plain = self.decrypt(signature, timestamp, nonce, encrypt)
+            incoming = to_incoming(common.parse_xml(plain), channel="work")
         except BadRequest as exc:
             log.warning("bad callback", extra={"channel": "work", "why": str(exc)})
             return web.Response(status=400, text="bad request")
