@@ -12,7 +12,9 @@ Each match is scaled by the message's own weight (about 1.0 when all its terms a
 the weighted sum by the total weight, so a score is between 0 and 1 whatever the length of the
 message, and one set of thresholds decides for all messages. Last, all scores of a message are
 scaled by the share of its characters the knowledge base uses at all: a question about fuel
-prices or train tickets shares a 怎么 with many entries, but little else.
+prices or train tickets shares a 怎么 with many entries, but little else; and lowered by the
+share of its words no entry uses (油价, 火车票, 好吃): a message made of such words is about
+something the knowledge base does not cover, however many characters it shares with it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import heapq
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -56,9 +58,14 @@ class Tuning:
     # Decision on the best score (0…1) and the gap to the next entry.
     answer_at: float = 0.4  # answer when the best scores at least this …
     answer_margin: float = 0.08  # … and this much more than the next one
-    none_below: float = 0.28  # nothing scoring below this is close enough: decline
+    none_below: float = 0.28  # nothing scoring below this is close enough: decline …
+    # … and for a message without a single word of the domain (no synonym table or dictionary
+    # word: 快递到哪了, 你叫什么名字), which is rarely a question for us, the bar is higher.
+    none_below_off_topic: float = 0.36
     choose_within: float = 0.15  # offer the entries scoring this close to the best one
     max_choices: int = 3
+    # Scores are lowered by this much times the share of the message's words no entry uses.
+    unseen_words: float = 0.2
 
     @property
     def total_weight(self) -> float:
@@ -98,11 +105,18 @@ class KnowledgeBase:
     requests, and a reload builds a new one."""
 
     def __init__(
-        self, entries: dict[str, Entry], analyzer: Analyzer, tuning: Tuning = Tuning()
+        self,
+        entries: dict[str, Entry],
+        analyzer: Analyzer,
+        tuning: Tuning = Tuning(),
+        *,
+        topic_words: Collection[str] = (),
     ) -> None:
         self.entries = entries
         self.analyzer = analyzer
         self.tuning = tuning
+        # The domain's own words, cut the way a message is.
+        self._topic = frozenset(w for text in topic_words for w in analyzer.terms(text).words)
         self._order = list(entries.values())  # entry number → entry
         self._question_entry: list[int] = []  # question number → entry number
         question_words: list[list[str]] = []
@@ -125,6 +139,7 @@ class KnowledgeBase:
         self._answer_words = BM25Index([t.words for t in answers])
         self._answer_bigrams = BM25Index([t.bigrams for t in answers])
         self._familiar = frozenset(c for c, n in char_uses.items() if n >= FAMILIAR_IN_TEXTS)
+        self._vocabulary = frozenset(word for t in (*pooled, *answers) for word in t.words)
 
     @classmethod
     def load(cls, folders: Sequence[Path], tuning: Tuning = Tuning()) -> KnowledgeBase:
@@ -132,14 +147,21 @@ class KnowledgeBase:
         entries = load_entries(folders)
         synonyms = load_synonyms(folders)
         rewriter = Rewriter(synonyms.typos, synonyms.variants)
-        return cls(entries, Analyzer(rewriter, load_dictionary(folders)), tuning)
+        dictionary = load_dictionary(folders)
+        topic = {*synonyms.variants.values(), *(w.word for w in dictionary)}
+        return cls(entries, Analyzer(rewriter, dictionary), tuning, topic_words=topic)
 
     def search(self, text: str) -> Match:
-        return decide(self.rank(text), self.tuning)
+        terms = self.analyzer.terms(text)
+        # A message without a word of the domain must score higher to be answered.
+        on_topic = not self._topic.isdisjoint(terms.words)
+        return decide(self._rank(terms), self.tuning, on_topic=on_topic)
 
     def rank(self, text: str, limit: int = 5) -> list[Scored]:
         """The best entries for a message with their scores, best first."""
-        terms = self.analyzer.terms(text)
+        return self._rank(self.analyzer.terms(text), limit)
+
+    def _rank(self, terms: Terms, limit: int = 5) -> list[Scored]:
         t = self.tuning
         scores: dict[int, float] = {}
         for question, match in self._questions.coverage(terms.words).items():
@@ -157,9 +179,15 @@ class KnowledgeBase:
             for entry, match in index.coverage(query).items():
                 gained = weight * min(match.bm25, 1.0) + share_weight * match.query
                 scores[entry] = scores.get(entry, 0.0) + gained
-        scale = self._familiarity(terms) / t.total_weight
+        scale = self._familiarity(terms) * (1 - t.unseen_words * self._unseen(terms))
+        scale /= t.total_weight
         best = heapq.nlargest(limit, scores.items(), key=lambda item: item[1])
         return [Scored(self._order[entry], score * scale) for entry, score in best]
+
+    def _unseen(self, terms: Terms) -> float:
+        """The share of the message's words that no entry uses."""
+        words = set(terms.words)
+        return len(words - self._vocabulary) / len(words) if words else 0.0
 
     def _familiarity(self, terms: Terms) -> float:
         """The share of the message's characters (and Latin words) the knowledge base uses."""
@@ -167,9 +195,10 @@ class KnowledgeBase:
         return len(chars & self._familiar) / len(chars) if chars else 0.0
 
 
-def decide(ranked: Sequence[Scored], tuning: Tuning) -> Match:
+def decide(ranked: Sequence[Scored], tuning: Tuning, *, on_topic: bool = True) -> Match:
     """Sure → answer; a few close entries, or one not quite sure → choose; nothing → none."""
-    if not ranked or ranked[0].score < tuning.none_below:
+    none_below = tuning.none_below if on_topic else tuning.none_below_off_topic
+    if not ranked or ranked[0].score < none_below:
         return Match("none", ())
     top = ranked[0].score
     runner_up = ranked[1].score if len(ranked) > 1 else 0.0
@@ -178,8 +207,8 @@ def decide(ranked: Sequence[Scored], tuning: Tuning) -> Match:
     close = tuple(
         s
         for s in ranked[: tuning.max_choices]
-        if s.score >= tuning.none_below and top - s.score <= tuning.choose_within
+        if s.score >= none_below and top - s.score <= tuning.choose_within
     )
-    if len(close) == 1 and len(ranked) > 1 and ranked[1].score >= tuning.none_below:
+    if len(close) == 1 and len(ranked) > 1 and ranked[1].score >= none_below:
         close += (ranked[1],)  # one option alone reads like an answer; offer the next too
     return Match("choose", close)
