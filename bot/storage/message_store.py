@@ -94,6 +94,8 @@ class MessageStore:
                 connect_args={"check_same_thread": False},
             )
             event.listen(self._sync, "connect", _sqlite_pragmas)
+            event.listen(self._sync, "connect", _driver_leaves_transactions_to_us)
+            event.listen(self._sync, "begin", _begin_immediate)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="message-store")
             self._direct = _SqliteStatements(self._sync.dialect)
         # One writer for both steps: a transaction finishes some messages and begins others.
@@ -364,6 +366,17 @@ class _SqliteStatements(_Statements):
             ),
         )
         return bool(cursor.rowcount == 1)
+
+
+def _driver_leaves_transactions_to_us(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # sqlite3 would BEGIN (deferred) on its own
+
+
+def _begin_immediate(conn: Connection) -> None:
+    # Take the write lock when the transaction starts, waiting for it (busy_timeout) if
+    # another instance holds it. A deferred transaction that reads first and writes later
+    # fails at once with "database is locked" when another connection wrote in between.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _same(value: Any) -> Any:
