@@ -61,7 +61,7 @@ class Tuning:
     none_below: float = 0.28  # nothing scoring below this is close enough: decline …
     # … and for a message without a single word of the domain (no synonym table or dictionary
     # word: 快递到哪了, 你叫什么名字), which is rarely a question for us, the bar is higher.
-    none_below_off_topic: float = 0.36
+    none_below_off_topic: float = 0.45
     choose_within: float = 0.15  # offer the entries scoring this close to the best one
     max_choices: int = 3
     # Scores are lowered by this much times the share of the message's words no entry uses.
