@@ -7,8 +7,8 @@ late replies for the outbox. Concurrent messages share one transaction.
 The batch is plain synchronous SQLAlchemy Core, run as one unit: on PostgreSQL through the
 async engine's ``run_sync``; on SQLite in one worker thread with a synchronous connection, so a
 whole transaction costs one hand-over to the thread instead of one per statement (each of
-which waits its turn on a busy event loop). On SQLite the four statements every message needs
-(claim, load state, save state, store replies) also go straight to the driver: SQLAlchemy's
+which waits its turn on a busy event loop). On SQLite the statements every message needs
+(claim, touch the user, load state, save state, store replies) also go straight to the driver: SQLAlchemy's
 work per statement (cache keys, parameter processing) cost twice what SQLite itself did. Values
 are encoded by the columns' own SQLAlchemy types, so both ways store the same text.
 """
@@ -86,6 +86,7 @@ class MessageStore:
         self._sync: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._direct: _SqliteStatements | None = None
+        self._conn: Connection | None = None  # the thread's connection, on SQLite
         if engine.dialect.name == "sqlite":
             self._sync = create_engine(
                 engine.url.set(drivername="sqlite"),
@@ -104,6 +105,8 @@ class MessageStore:
 
     async def close(self) -> None:
         if self._thread is not None:
+            if self._conn is not None:
+                await asyncio.get_running_loop().run_in_executor(self._thread, self._conn.close)
             self._thread.shutdown(wait=True)
         if self._sync is not None:
             self._sync.dispose()
@@ -134,8 +137,12 @@ class MessageStore:
 
     def _write_in_thread(self, ops: Sequence[_Begin | Finish], now: datetime) -> list[Begun | bool]:
         assert self._sync is not None
-        with self._sync.begin() as conn:
-            return self._write_sync(conn, ops, now)
+        # The thread keeps one connection open rather than taking it from the pool (and
+        # having it reset) for every transaction.
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            self._conn = self._sync.connect()
+        with self._conn.begin():
+            return self._write_sync(self._conn, ops, now)
 
     @property
     def _statements(self) -> _Statements:
@@ -197,26 +204,9 @@ class MessageStore:
             else:
                 stale[key] = m
         if stale:
-            stmt = _insert(conn, USERS)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["channel", "account", "external_id"],
-                set_={"last_seen_at": stmt.excluded.last_seen_at},
-            ).returning(USERS.c.id, USERS.c.channel, USERS.c.account, USERS.c.external_id)
-            rows = [
-                {
-                    "channel": k[0],
-                    "account": k[1],
-                    "external_id": k[2],
-                    "member_status": "unknown",
-                    "created_at": now,
-                    "last_seen_at": now,
-                }
-                for k in stale
-            ]
-            for r in conn.execute(stmt, rows):
-                key = (r.channel, r.account, r.external_id)
-                known[key] = r.id
-                self._touched[key] = (r.id, tick)
+            for key, user_id in self._statements.touch_users(conn, list(stale), now).items():
+                known[key] = user_id
+                self._touched[key] = (user_id, tick)
             if len(self._touched) > 100_000:  # bounded memory: forget the oldest half
                 for old in list(self._touched)[:50_000]:
                     del self._touched[old]
@@ -238,6 +228,29 @@ class _Statements:
 
     def conversations(self, conn: Connection, keys: Sequence[str]) -> dict[str, ConversationState]:
         return _conversations(conn, keys)
+
+    def touch_users(
+        self, conn: Connection, keys: Sequence[tuple[str, str, str]], now: datetime
+    ) -> dict[tuple[str, str, str], int]:
+        """Create the users or note when they were last seen; their ids by (channel, account,
+        external id)."""
+        stmt = _insert(conn, USERS)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["channel", "account", "external_id"],
+            set_={"last_seen_at": stmt.excluded.last_seen_at},
+        ).returning(USERS.c.id, USERS.c.channel, USERS.c.account, USERS.c.external_id)
+        rows = [
+            {
+                "channel": k[0],
+                "account": k[1],
+                "external_id": k[2],
+                "member_status": "unknown",
+                "created_at": now,
+                "last_seen_at": now,
+            }
+            for k in keys
+        ]
+        return {(r.channel, r.account, r.external_id): r.id for r in conn.execute(stmt, rows)}
 
     def mark_finished(self, conn: Connection, items: Sequence[Finish], now: datetime) -> None:
         conn.execute(
@@ -344,6 +357,29 @@ class _SqliteStatements(_Statements):
                 )
         return found
 
+    def touch_users(
+        self, conn: Connection, keys: Sequence[tuple[str, str, str]], now: datetime
+    ) -> dict[tuple[str, str, str], int]:
+        cursor = _cursor(conn)
+        seen = self._time(now)
+        found: dict[tuple[str, str, str], int] = {}
+        for start in range(0, len(keys), _ROWS_PER_INSERT):
+            chunk = keys[start : start + _ROWS_PER_INSERT]
+            values: list[Any] = []
+            for channel, account, external_id in chunk:
+                values += (channel, account, external_id, "unknown", seen, seen)
+            cursor.execute(
+                "INSERT INTO users (channel, account, external_id, member_status, created_at,"
+                " last_seen_at) VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
+                + " ON CONFLICT (channel, account, external_id)"
+                " DO UPDATE SET last_seen_at = excluded.last_seen_at"
+                " RETURNING id, channel, account, external_id",
+                values,
+            )
+            found.update({(c, a, e): id_ for id_, c, a, e in cursor.fetchall()})
+        return found
+
     def mark_finished(self, conn: Connection, items: Sequence[Finish], now: datetime) -> None:
         finished = self._time(now)
         _cursor(conn).executemany(
@@ -376,7 +412,7 @@ def _begin_immediate(conn: Connection) -> None:
     # Take the write lock when the transaction starts, waiting for it (busy_timeout) if
     # another instance holds it. A deferred transaction that reads first and writes later
     # fails at once with "database is locked" when another connection wrote in between.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
 
 def _same(value: Any) -> Any:
