@@ -19,6 +19,7 @@ from bot.knowledge.text import DictionaryWord, normalize
 
 SYNONYMS_FILE = "synonyms.toml"
 DICTIONARY_FILE = "dict.txt"
+TOPIC_FILE = "topic.txt"
 EVAL_PREFIX = "eval_"
 CATEGORIES = frozenset({"enrolment", "legal"})
 SPLITS = frozenset({"tune", "test"})
@@ -201,6 +202,19 @@ def load_dictionary(folders: Sequence[Path]) -> list[DictionaryWord]:
                     raise ContentError(path, f"line {number}: frequency must be positive")
                 tag = parts[2] if len(parts) > 2 else None
                 words.append(DictionaryWord(normalize(parts[0]), freq, tag))
+    return words
+
+
+def load_topic_words(folders: Sequence[Path]) -> list[str]:
+    """The domain's own words (``topic.txt`` of the folders, any number per line, ``#``
+    comments): a message with none of them needs a higher score to be answered."""
+    words: list[str] = []
+    for folder in _existing(folders):
+        path = folder / TOPIC_FILE
+        if path.is_file():
+            with path.open(encoding="utf-8-sig") as f:
+                for line in f:
+                    words.extend(normalize(w) for w in line.split("#", 1)[0].split())
     return words
 
 

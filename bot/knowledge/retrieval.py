@@ -27,7 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from bot.knowledge.content import Entry, load_dictionary, load_entries, load_synonyms
+from bot.knowledge.content import (
+    Entry,
+    load_dictionary,
+    load_entries,
+    load_synonyms,
+    load_topic_words,
+)
 from bot.knowledge.index import BM25Index
 from bot.knowledge.text import Analyzer, Rewriter, Terms
 
@@ -59,8 +65,9 @@ class Tuning:
     answer_at: float = 0.4  # answer when the best scores at least this …
     answer_margin: float = 0.08  # … and this much more than the next one
     none_below: float = 0.28  # nothing scoring below this is close enough: decline …
-    # … and for a message without a single word of the domain (no synonym table or dictionary
-    # word: 快递到哪了, 你叫什么名字), which is rarely a question for us, the bar is higher.
+    # … and for a message without a single word of the domain (no word of topic.txt, the
+    # synonym table or the dictionary: 快递到哪了, 你叫什么名字), which is rarely a question
+    # for us, the bar is higher.
     none_below_off_topic: float = 0.45
     choose_within: float = 0.15  # offer the entries scoring this close to the best one
     max_choices: int = 3
@@ -148,7 +155,11 @@ class KnowledgeBase:
         synonyms = load_synonyms(folders)
         rewriter = Rewriter(synonyms.typos, synonyms.variants)
         dictionary = load_dictionary(folders)
-        topic = {*synonyms.variants.values(), *(w.word for w in dictionary)}
+        topic = {
+            *synonyms.variants.values(),
+            *(w.word for w in dictionary),
+            *load_topic_words(folders),
+        }
         return cls(entries, Analyzer(rewriter, dictionary), tuning, topic_words=topic)
 
     def search(self, text: str) -> Match:
