@@ -8,9 +8,10 @@ The batch is plain synchronous SQLAlchemy Core, run as one unit: on PostgreSQL t
 async engine's ``run_sync``; on SQLite in one worker thread with a synchronous connection, so a
 whole transaction costs one hand-over to the thread instead of one per statement (each of
 which waits its turn on a busy event loop). On SQLite the statements every message needs
-(claim, touch the user, load state, save state, store replies) also go straight to the driver: SQLAlchemy's
-work per statement (cache keys, parameter processing) cost twice what SQLite itself did. Values
-are encoded by the columns' own SQLAlchemy types, so both ways store the same text.
+(claim, touch the user, load state, save state, store replies) also go straight to the
+driver: SQLAlchemy's work per statement (cache keys, parameter processing) cost twice what
+SQLite itself did. Values are encoded by the columns' own SQLAlchemy types, so both ways store
+the same text.
 """
 
 from __future__ import annotations
