@@ -15,6 +15,11 @@ scaled by the share of its characters the knowledge base uses at all: a question
 prices or train tickets shares a 怎么 with many entries, but little else; and lowered by the
 share of its words no entry uses (油价, 火车票, 好吃): a message made of such words is about
 something the knowledge base does not cover, however many characters it shares with it.
+
+Whether to answer at all is decided on that score. The order of the best few entries, and so
+which one is answered, also takes in a linear classifier trained on all the questions (see
+classifier.py): it tells apart neighbouring entries (overtime on a weekday or at the weekend)
+better than word overlap does.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from bot.knowledge.classifier import EntryClassifier
 from bot.knowledge.content import (
     Entry,
     load_dictionary,
@@ -73,6 +79,10 @@ class Tuning:
     max_choices: int = 3
     # Scores are lowered by this much times the share of the message's words no entry uses.
     unseen_words: float = 0.2
+    # The classifier's standardised margin, times this, re-orders the entries BM25 found
+    # (among the best ``reorder_among``); whether to answer at all stays BM25's call.
+    classifier: float = 0.02
+    reorder_among: int = 8
 
     @property
     def total_weight(self) -> float:
@@ -91,7 +101,8 @@ class Tuning:
 @dataclass(frozen=True)
 class Scored:
     entry: Entry
-    score: float  # 0…1
+    # BM25's 0…1, moved by the classifier (a clear favourite can end a little above 1)
+    score: float
 
 
 @dataclass(frozen=True)
@@ -127,12 +138,14 @@ class KnowledgeBase:
         self._order = list(entries.values())  # entry number → entry
         self._question_entry: list[int] = []  # question number → entry number
         question_words: list[list[str]] = []
+        question_terms: list[Terms] = []
         pooled: list[Terms] = []
         answers: list[Terms] = []
         char_uses: Counter[str] = Counter()
         for number, entry in enumerate(self._order):
             for question in (entry.title, *entry.questions):
                 terms = analyzer.terms(question)
+                question_terms.append(terms)
                 self._question_entry.append(number)
                 question_words.append(terms.words)
                 char_uses.update(set(terms.chars))
@@ -140,6 +153,7 @@ class KnowledgeBase:
             answers.append(analyzer.terms(entry.title + " " + _TEMPLATE_TAG.sub(" ", entry.answer)))
             char_uses.update(set(answers[-1].chars))
         self._questions = BM25Index(question_words)
+        self._classifier = EntryClassifier(question_terms, self._question_entry)
         self._entry_words = BM25Index([t.words for t in pooled])
         self._entry_bigrams = BM25Index([t.bigrams for t in pooled])
         self._entry_chars = BM25Index([t.chars for t in pooled])
@@ -166,13 +180,15 @@ class KnowledgeBase:
         terms = self.analyzer.terms(text)
         # A message without a word of the domain must score higher to be answered.
         on_topic = not self._topic.isdisjoint(terms.words)
-        return decide(self._rank(terms), self.tuning, on_topic=on_topic)
+        ranked, closest = self._rank(terms)
+        return decide(ranked, self.tuning, on_topic=on_topic, closest=closest)
 
     def rank(self, text: str, limit: int = 5) -> list[Scored]:
         """The best entries for a message with their scores, best first."""
-        return self._rank(self.analyzer.terms(text), limit)
+        return self._rank(self.analyzer.terms(text), limit)[0]
 
-    def _rank(self, terms: Terms, limit: int = 5) -> list[Scored]:
+    def _rank(self, terms: Terms, limit: int = 5) -> tuple[list[Scored], float]:
+        """The best entries, and the best BM25 score (before the classifier's re-ordering)."""
         t = self.tuning
         scores: dict[int, float] = {}
         for question, match in self._questions.coverage(terms.words).items():
@@ -192,8 +208,20 @@ class KnowledgeBase:
                 scores[entry] = scores.get(entry, 0.0) + gained
         scale = self._familiarity(terms) * (1 - t.unseen_words * self._unseen(terms))
         scale /= t.total_weight
-        best = heapq.nlargest(limit, scores.items(), key=lambda item: item[1])
-        return [Scored(self._order[entry], score * scale) for entry, score in best]
+        best = heapq.nlargest(max(limit, t.reorder_among), scores.items(), key=lambda item: item[1])
+        if not best:
+            return [], 0.0
+        closest = best[0][1] * scale
+        margins = self._classifier.margins(terms) if t.classifier else None
+        if margins is not None:
+            best = [
+                (entry, score * scale + t.classifier * float(margins[entry]))
+                for entry, score in best
+            ]
+            best.sort(key=lambda item: item[1], reverse=True)
+        else:
+            best = [(entry, score * scale) for entry, score in best]
+        return [Scored(self._order[entry], score) for entry, score in best[:limit]], closest
 
     def _unseen(self, terms: Terms) -> float:
         """The share of the message's words that no entry uses."""
@@ -206,10 +234,18 @@ class KnowledgeBase:
         return len(chars & self._familiar) / len(chars) if chars else 0.0
 
 
-def decide(ranked: Sequence[Scored], tuning: Tuning, *, on_topic: bool = True) -> Match:
-    """Sure → answer; a few close entries, or one not quite sure → choose; nothing → none."""
+def decide(
+    ranked: Sequence[Scored],
+    tuning: Tuning,
+    *,
+    on_topic: bool = True,
+    closest: float | None = None,
+) -> Match:
+    """Sure → answer; a few close entries, or one not quite sure → choose; nothing → none.
+    ``closest`` is the best score before re-ordering, when it differs from the first's."""
     none_below = tuning.none_below if on_topic else tuning.none_below_off_topic
-    if not ranked or ranked[0].score < none_below:
+    best = closest if closest is not None else ranked[0].score if ranked else 0.0
+    if not ranked or best < none_below:
         return Match("none", ())
     top = ranked[0].score
     runner_up = ranked[1].score if len(ranked) > 1 else 0.0
