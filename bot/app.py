@@ -130,16 +130,27 @@ async def outbound_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def reload_content(app: web.Application) -> None:
-    """Re-read the knowledge base; on broken content keep serving the old one."""
+    """Re-read the knowledge base in a thread (building it takes a second or two, which the
+    event loop must not stand still for); on broken content keep serving the old one."""
+    task = asyncio.get_running_loop().create_task(_reload(app))
+    _RELOADS.add(task)
+    task.add_done_callback(_RELOADS.discard)
+
+
+_RELOADS: set[asyncio.Task[None]] = set()
+
+
+async def _reload(app: web.Application) -> None:
     from bot.knowledge import ContentError
     from handlers.knowledge import FEATURE, load_kb
 
     services = app[keys.SERVICES]
     try:
-        services.features[FEATURE] = load_kb(services.config.content_paths())
+        kb = await asyncio.to_thread(load_kb, services.config.content_paths())
     except ContentError as exc:
         log.error("content not reloaded", extra={"error": str(exc)})
         return
+    services.features[FEATURE] = kb
     log.warning("content reloaded")
 
 
