@@ -1,10 +1,11 @@
 """A linear classifier trained on the knowledge base's own questions.
 
 BM25 asks which entry shares the most telling words with a message; the classifier asks which
-entry these words point at, having seen every way each entry is asked. It is trained when the
-knowledge base is built (well under a second with scikit-learn's LinearSVC) and only its
-weights are kept: a message is scored by adding up the weights of its terms, so it costs tens
-of microseconds. Its margins, standardised over all entries, re-order the entries BM25 found.
+entry these words point at, having seen every way each entry is asked. It is trained with
+LIBLINEAR (one-vs-rest linear SVM, as scikit-learn's LinearSVC) when the knowledge base is
+built, in well under a second, and only its weights are kept: a message is scored by adding up
+the weights of its terms, in tens of microseconds. Its margins, standardised over all entries,
+re-order the entries BM25 found.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.svm import LinearSVC
+from liblinear.liblinearutil import parameter, problem, train
+from scipy.sparse import csr_matrix
 
 from bot.knowledge.text import Terms
 
@@ -29,25 +30,54 @@ def features(terms: Terms) -> list[str]:
     ]
 
 
-def _as_is(doc: list[str]) -> list[str]:
-    return doc
-
-
 class EntryClassifier:
     """Entries are numbered 0…n-1; ``docs[i]`` is a question of entry ``labels[i]``."""
 
     def __init__(self, docs: Sequence[Terms], labels: Sequence[int], *, c: float = 0.3) -> None:
-        vectorizer = TfidfVectorizer(analyzer=_as_is, sublinear_tf=True)
-        matrix = vectorizer.fit_transform([features(d) for d in docs])
-        model = LinearSVC(C=c, random_state=0, max_iter=10_000).fit(matrix, labels)
-        self.size = len(model.classes_)
-        if list(model.classes_) != list(range(self.size)):
+        counted = [Counter(features(d)) for d in docs]
+        vocabulary: dict[str, int] = {}
+        frequency: Counter[int] = Counter()
+        for counts in counted:
+            for term in counts:
+                frequency[vocabulary.setdefault(term, len(vocabulary))] += 1
+        # Smoothed idf, sublinear tf, unit length: the usual tf-idf for short texts.
+        n = len(docs)
+        self._idf = np.array(
+            [math.log((1 + n) / (1 + frequency[i])) + 1 for i in range(len(vocabulary))]
+        )
+        self._vocabulary = vocabulary
+        self.size = len(set(labels))
+        if sorted(set(labels)) != list(range(self.size)):
             raise ValueError("every entry needs at least one question")
-        self._vocabulary: dict[str, int] = vectorizer.vocabulary_
-        self._idf: np.ndarray = vectorizer.idf_
-        # One row per entry (LinearSVC keeps a single row when there are only two).
-        self._weights: np.ndarray = model.coef_
-        self._intercept: np.ndarray = model.intercept_
+        indptr: list[int] = [0]
+        indices: list[int] = []
+        values: list[float] = []
+        for counts in counted:
+            row = self._tfidf(counts)
+            indices.extend(row[0])
+            values.extend(row[1])
+            indptr.append(len(indices))
+        matrix = csr_matrix((values, indices, indptr), shape=(n, len(vocabulary)))
+        # -s 1: L2-regularised L2-loss SVM (dual), one-vs-rest; -B 1: with a bias term.
+        model = train(problem(list(labels), matrix), parameter(f"-s 1 -c {c} -B 1 -q"))
+        classes = model.get_nr_class()
+        order = model.get_labels()  # the row of each entry in LIBLINEAR's weights
+        width = model.get_nr_feature() + 1  # the features, then the bias
+        raw = np.ctypeslib.as_array(model.w, shape=(width * (classes if classes > 2 else 1),))
+        weights = raw.reshape(width, -1).T.copy()  # stored feature by feature
+        if classes > 2:
+            weights = weights[np.argsort(order)]
+        # Feature by feature (a message's few features are a few contiguous rows).
+        self._by_feature = np.ascontiguousarray(weights[:, :-1].T)
+        self._bias = weights[:, -1] * model.bias
+
+    def _tfidf(self, counts: Counter[str]) -> tuple[list[int], np.ndarray]:
+        """A text's known features and their weights: sublinear tf times idf, unit length."""
+        columns = [self._vocabulary[f] for f in counts if f in self._vocabulary]
+        tf = [1 + math.log(n) for f, n in counts.items() if f in self._vocabulary]
+        values = np.array(tf) * self._idf[columns]
+        norm = np.linalg.norm(values)
+        return columns, values / norm if norm else values
 
     def margins(self, terms: Terms) -> np.ndarray | None:
         """Each entry's margin, standardised over all entries (mean 0, deviation 1); None
@@ -55,14 +85,9 @@ class EntryClassifier:
         fewer (nothing to re-order by)."""
         if self.size < 3:
             return None
-        counts = Counter(f for f in features(terms) if f in self._vocabulary)
-        if not counts:
+        columns, values = self._tfidf(Counter(features(terms)))
+        if not columns:
             return None
-        columns = [self._vocabulary[f] for f in counts]
-        # The vectorizer's own weighting: sublinear tf times idf, then unit length.
-        tf = [1 + math.log(n) for n in counts.values()]
-        values = np.array(tf) * self._idf[columns]
-        values /= np.linalg.norm(values)
-        raw = self._weights[:, columns] @ values + self._intercept
+        raw = values @ self._by_feature[columns] + self._bias
         spread = raw.std()
         return (raw - raw.mean()) / spread if spread else None

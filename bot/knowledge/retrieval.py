@@ -24,13 +24,14 @@ better than word overlap does.
 
 from __future__ import annotations
 
-import heapq
 import re
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+import numpy as np
 
 from bot.knowledge.classifier import EntryClassifier
 from bot.knowledge.content import (
@@ -153,6 +154,8 @@ class KnowledgeBase:
             answers.append(analyzer.terms(entry.title + " " + _TEMPLATE_TAG.sub(" ", entry.answer)))
             char_uses.update(set(answers[-1].chars))
         self._questions = BM25Index(question_words)
+        # Each entry's first question number (an entry's questions are numbered in a row).
+        self._first_question = np.searchsorted(self._question_entry, np.arange(len(self._order)))
         self._classifier = EntryClassifier(question_terms, self._question_entry)
         self._entry_words = BM25Index([t.words for t in pooled])
         self._entry_bigrams = BM25Index([t.bigrams for t in pooled])
@@ -190,12 +193,15 @@ class KnowledgeBase:
     def _rank(self, terms: Terms, limit: int = 5) -> tuple[list[Scored], float]:
         """The best entries, and the best BM25 score (before the classifier's re-ordering)."""
         t = self.tuning
-        scores: dict[int, float] = {}
-        for question, match in self._questions.coverage(terms.words).items():
-            score = t.question_words * min(match.bm25, 1.0) + t.question_covered * match.document
-            entry = self._question_entry[question]
-            if score > scores.get(entry, 0.0):
-                scores[entry] = score
+        scores = np.zeros(len(self._order))
+        questions = self._questions.coverage(terms.words)
+        if questions is not None:
+            by_question = (
+                t.question_words * np.minimum(questions.bm25, 1.0)
+                + t.question_covered * questions.document
+            )
+            # An entry scores as its best question (its questions are numbered in a row).
+            scores += np.maximum.reduceat(by_question, self._first_question)
         for index, query, weight, share_weight in (
             (self._entry_words, terms.words, t.entry_words, 0.0),
             (self._entry_bigrams, terms.bigrams, t.entry_bigrams, 0.0),
@@ -203,12 +209,17 @@ class KnowledgeBase:
             (self._answer_words, terms.words, t.answer_words, 0.0),
             (self._answer_bigrams, terms.bigrams, t.answer_bigrams, 0.0),
         ):
-            for entry, match in index.coverage(query).items():
-                gained = weight * min(match.bm25, 1.0) + share_weight * match.query
-                scores[entry] = scores.get(entry, 0.0) + gained
+            match = index.coverage(query)
+            if match is not None:
+                scores += weight * np.minimum(match.bm25, 1.0) + share_weight * match.query
         scale = self._familiarity(terms) * (1 - t.unseen_words * self._unseen(terms))
         scale /= t.total_weight
-        best = heapq.nlargest(max(limit, t.reorder_among), scores.items(), key=lambda item: item[1])
+        count = min(max(limit, t.reorder_among), len(scores))
+        top = np.argpartition(-scores, count - 1)[:count] if count else np.arange(0)
+        best = sorted(
+            ((int(entry), float(scores[entry])) for entry in top if scores[entry] > 0),
+            key=lambda item: (-item[1], item[0]),
+        )
         if not best:
             return [], 0.0
         closest = best[0][1] * scale
