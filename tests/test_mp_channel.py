@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import xmltodict
@@ -112,6 +113,17 @@ async def test_oversized_body_is_413(client: Client) -> None:
     huge = wechat.text_xml("o_x", "长" * 70000, 4)
     status, _ = await post(client, wechat.mp_plain("/wechat/mp", huge))
     assert status == 413
+
+
+async def test_oversized_chunked_body_without_length_is_413(client: Client) -> None:
+    signed = wechat.mp_plain("/wechat/mp", wechat.text_xml("o_x", "长" * 70000, 5))
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(signed.body), 8192):
+            yield signed.body[start : start + 8192]
+
+    resp = await client.post(signed.path, data=chunks())
+    assert resp.status == 413
 
 
 async def test_random_garbage_is_never_5xx(client: Client) -> None:

@@ -29,6 +29,9 @@ class Dispatcher(Router):
         super().__init__(name)
         self.middlewares: list[Middleware] = []
         self._ordered: list[HandlerSpec] | None = None
+        # The middlewares wrapped around the router, built once (and again if one is added).
+        self._chain: Next | None = None
+        self._chained = 0
 
     def middleware(self, mw: Middleware) -> Middleware:
         self.middlewares.append(mw)
@@ -45,10 +48,12 @@ class Dispatcher(Router):
         return [(k, list(g)) for k, g in groupby(self.ordered_handlers(), key=lambda h: h.stage)]
 
     async def feed(self, ctx: Context) -> list[Reply]:
-        call: Next = self._route
-        for mw in reversed(self.middlewares):
-            call = _bind(mw, call)
-        return await call(ctx)
+        if self._chain is None or self._chained != len(self.middlewares):
+            call: Next = self._route
+            for mw in reversed(self.middlewares):
+                call = _Link(mw, call)
+            self._chain, self._chained = call, len(self.middlewares)
+        return await self._chain(ctx)
 
     async def _route(self, ctx: Context) -> list[Reply]:
         for spec in self.ordered_handlers():
@@ -71,8 +76,15 @@ class Dispatcher(Router):
         return list(ctx.replies)
 
 
-def _bind(mw: Middleware, nxt: Next) -> Next:
-    async def call(ctx: Context) -> list[Reply]:
-        return await mw(ctx, nxt)
+class _Link:
+    """One middleware with the rest of the chain: calling it returns the middleware's own
+    coroutine, so a chain of n middlewares adds no coroutine of its own per message."""
 
-    return call
+    __slots__ = ("_middleware", "_next")
+
+    def __init__(self, middleware: Middleware, nxt: Next) -> None:
+        self._middleware = middleware
+        self._next = nxt
+
+    def __call__(self, ctx: Context) -> Awaitable[list[Reply]]:
+        return self._middleware(ctx, self._next)
