@@ -54,6 +54,17 @@ async def test_aes_hello_gets_an_encrypted_menu(client: Client) -> None:
     assert "请回复数字选择服务" in reply["Content"]
 
 
+async def test_envelope_in_another_layout_is_still_read(client: Client) -> None:
+    # WeChat's own envelope is read without a full parse; any other well-formed layout (here
+    # CDATA, indentation and the Encrypt text on lines of its own) goes through the parser.
+    signed = wechat.mp_aes("/wechat/mp", wechat.text_xml("o_layout", "菜单", 1003))
+    encrypt = xmltodict.parse(signed.body)["xml"]["Encrypt"]
+    body = f"<xml>\n  <Encrypt><![CDATA[\n{encrypt}\n]]></Encrypt>\n</xml>\n".encode()
+    status, text = await post(client, wechat.Signed(signed.path, body))
+    assert status == 200
+    assert "请回复数字选择服务" in wechat.decrypt_reply(text)["Content"]
+
+
 async def test_compatible_mode_answers_encrypted(client: Client) -> None:
     signed = wechat.mp_aes("/wechat/mp", wechat.text_xml("o_user3", "你好", 1003), compatible=True)
     status, body = await post(client, signed)

@@ -84,6 +84,28 @@ def parse_xml(data: bytes | str) -> dict[str, str]:
     return {child.tag: (child.text or "").strip() for child in root}
 
 
+# The envelope of an encrypted callback as WeChat writes it: <xml>… <Encrypt>base64</Encrypt>
+# …</xml>, the base64 text optionally in CDATA.
+_ENVELOPE = re.compile(
+    rb"\s*(?:<\?xml[^>]*\?>\s*)?<xml>.*?<Encrypt>(?:<!\[CDATA\[)?([A-Za-z0-9+/=]+)"
+    rb"(?:\]\]>)?</Encrypt>.*</xml>\s*",
+    re.DOTALL,
+)
+
+
+def encrypted_part(data: bytes) -> str:
+    """The ``Encrypt`` text of an encrypted callback's envelope ("" when there is none).
+
+    Only this element of the envelope is used, and the message signature checked next covers
+    it, so the envelope is not parsed when it has WeChat's own shape (a parse costs as much as
+    a tenth of a callback); anything else is vetted and parsed in full."""
+    # The shape leaves no room for a DTD (it would come before <xml>).
+    found = _ENVELOPE.fullmatch(data)
+    if found is not None:
+        return found.group(1).decode("ascii")
+    return parse_xml(data).get("Encrypt", "")
+
+
 def cdata_safe(text: str) -> str:
     """``]]>`` would close the CDATA section wechatpy wraps text in: split it in two."""
     return text.replace("]]>", "]]]]><![CDATA[>")

@@ -115,9 +115,11 @@ class MPChannel:
         body = await common.read_body(request, self.max_body)
         encrypted = request.query.get("encrypt_type", "raw") == "aes"
         try:
-            fields = common.parse_xml(body)
             if encrypted:
-                fields = common.parse_xml(self._decrypt(request, fields, timestamp, nonce))
+                plain = self._decrypt(request, common.encrypted_part(body), timestamp, nonce)
+                fields = common.parse_xml(plain)
+            else:
+                fields = common.parse_xml(body)
             incoming = to_incoming(fields)
         except BadRequest as exc:
             log.warning("bad callback", extra={"channel": "mp", "why": str(exc)})
@@ -134,12 +136,9 @@ class MPChannel:
             xml = self._encrypt(xml, nonce)
         return web.Response(text=xml, content_type="application/xml")
 
-    def _decrypt(
-        self, request: web.Request, fields: dict[str, str], timestamp: str, nonce: str
-    ) -> str:
+    def _decrypt(self, request: web.Request, encrypt: str, timestamp: str, nonce: str) -> str:
         if self.crypto is None:
             raise web.HTTPForbidden(text="safe mode is not configured")
-        encrypt = fields.get("Encrypt")
         msg_signature = request.query.get("msg_signature", "")
         if not encrypt or not msg_signature:
             raise BadRequest("no Encrypt element or msg_signature")

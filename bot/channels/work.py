@@ -36,7 +36,7 @@ class WorkChannel(WeComCallback):
     async def receive(self, request: web.Request) -> web.Response:
         signature, timestamp, nonce, body = await self.signed_body(request)
         try:
-            encrypt = common.parse_xml(body).get("Encrypt")
+            encrypt = common.encrypted_part(body)
             if not encrypt:
                 raise BadRequest("no Encrypt element")
             plain = self.decrypt(signature, timestamp, nonce, encrypt)
