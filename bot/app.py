@@ -10,7 +10,7 @@ from datetime import datetime
 
 from aiohttp import ClientSession, ClientTimeout, web
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot import keys
 from bot.channels.aibot import AIBotChannel
@@ -199,10 +199,14 @@ async def error_middleware(
         # The database went away: say so clearly. WeChat retries a callback that failed, so
         # the message is not lost; it is handled when the database is back.
         cause = getattr(exc, "orig", None) or exc
+        # An operational error says what went wrong ("database is locked", "could not
+        # connect") and carries no data; other errors may quote values, so only their type.
+        why = str(cause).splitlines()[0][:120] if isinstance(exc, OperationalError) else ""
         log.error(
-            "database unavailable (%s: %s)",
+            "database unavailable (%s: %s) %s",
             type(exc).__name__,
             type(cause).__name__,
+            why,
             extra={"path": request.path, "error": type(exc).__name__},
         )
         return web.json_response(
