@@ -33,6 +33,18 @@ async def test_followup_reply_refines_the_answer(client: Client) -> None:
     assert "请回复数字选择服务" not in refined  # "2" was the follow-up, not the menu
 
 
+async def test_commonest_disputes_get_the_core_answer_first_even_when_unsure(
+    client: Client,
+) -> None:
+    # Both could be one of several related entries (in a job or left; two-fold pay or the
+    # one-year rule): the general answer comes at once and its question does the choosing.
+    arrears = await say(client, "厂里欠了俺两个月工资咋办", user="w-family")
+    assert "您是想问" not in arrears and "不能无故拖欠" in arrears
+    assert "还在职" in arrears or "在这家单位上班" in arrears
+    contract = await say(client, "没签劳动合同干了半年能要啥", user="w-family2")
+    assert "您是想问" not in contract and "二倍工资" in contract
+
+
 async def test_choose_list_and_a_number_picks_one(client: Client) -> None:
     # Ambiguous two-word question: the bot offers a few, a number picks one.
     first = await say(client, "会费", user="w-choose")

@@ -163,6 +163,18 @@ class KnowledgeBase:
         self._answer_words = BM25Index([t.words for t in answers])
         self._answer_bigrams = BM25Index([t.bigrams for t in answers])
         self._familiar = frozenset(c for c, n in char_uses.items() if n >= FAMILIAR_IN_TEXTS)
+        # An entry with a follow-up question, and the entries its answers lead to.
+        self._families = {
+            entry.id: {entry.id, *(target for _, target in entry.followup.choices)}
+            for entry in self._order
+            if entry.followup is not None
+        }
+        self._parent = {
+            child: parent
+            for parent, family in self._families.items()
+            for child in family
+            if child != parent
+        }
         self._vocabulary = frozenset(word for t in (*pooled, *answers) for word in t.words)
 
     @classmethod
@@ -184,7 +196,23 @@ class KnowledgeBase:
         # A message without a word of the domain must score higher to be answered.
         on_topic = not self._topic.isdisjoint(terms.words)
         ranked, closest = self._rank(terms)
-        return decide(ranked, self.tuning, on_topic=on_topic, closest=closest)
+        return self._within_family(decide(ranked, self.tuning, on_topic=on_topic, closest=closest))
+
+    def _within_family(self, match: Match) -> Match:
+        """Unsure only between an entry with a follow-up question and the entries that
+        question leads to (拖欠工资: 在职 / 已离职)? Then answer the general entry: its
+        answer carries the core fact at once, and its question does the choosing."""
+        if match.decision != "choose":
+            return match
+        ids = {s.entry.id for s in match.candidates}
+        for s in match.candidates:
+            family = self._families.get(s.entry.id)
+            if family is not None and ids <= family:
+                return Match("answer", (s,))
+        parents = {self._parent.get(i) for i in ids}
+        if len(parents) == 1 and (parent := parents.pop()) is not None:
+            return Match("answer", (Scored(self.entries[parent], match.candidates[0].score),))
+        return match
 
     def rank(self, text: str, limit: int = 5) -> list[Scored]:
         """The best entries for a message with their scores, best first."""
