@@ -68,7 +68,8 @@ class EntryClassifier:
         if classes > 2:
             weights = weights[np.argsort(order)]
         # Feature by feature (a message's few features are a few contiguous rows).
-        self._by_feature = np.ascontiguousarray(weights[:, :-1].T)
+        # Single precision is plenty for a ranking and halves the largest array we keep.
+        self._by_feature = np.ascontiguousarray(weights[:, :-1].T, dtype=np.float32)
         self._bias = weights[:, -1] * model.bias
 
     def _tfidf(self, counts: Counter[str]) -> tuple[list[int], np.ndarray]:
