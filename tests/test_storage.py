@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -16,6 +19,7 @@ from bot.messages import Incoming, Kind
 from bot.outbound import MPClient
 from bot.storage.db import create_engine, session_factory
 from bot.storage.message_store import MessageStore
+from bot.storage.migrate import upgrade
 from bot.storage.models import Message, utcnow
 from bot.storage.tokens import SqlTokenStore
 from tests.conftest import make_config
@@ -73,3 +77,33 @@ async def test_message_claimed_by_a_crashed_process_is_answered_on_start(
     async with client.app[SERVICES].sessions() as session:
         status = (await session.execute(select(Message.status))).scalar_one()
     assert status == "deferred"
+
+
+async def test_a_message_waits_out_another_process_holding_the_sqlite_file(
+    tmp_path: Path,
+) -> None:
+    # Another process (a `unionbot` command, a backup) keeps the file locked for longer than
+    # busy_timeout: the message is claimed once the lock is gone, not refused.
+    url = f"sqlite+aiosqlite:///{tmp_path / 'unionbot.db'}"
+    config = make_config(url)
+    engine = create_engine(config)
+    await upgrade(engine)
+    holder = sqlite3.connect(
+        tmp_path / "unionbot.db", isolation_level=None, check_same_thread=False
+    )
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(5.5, holder.execute, args=("COMMIT",))
+    release.start()
+    store = MessageStore(engine, utcnow)
+    try:
+        incoming = Incoming("mp", APPID, "o_wait", Kind.TEXT, "990002", text="你好")
+        begun = await store.begin(incoming)
+        assert begun.message_id is not None
+        async with session_factory(engine)() as session:
+            stored = (await session.execute(select(Message.dedup_key))).scalars().all()
+        assert stored == ["990002"]
+    finally:
+        release.join()
+        holder.close()
+        await store.close()
+        await engine.dispose()

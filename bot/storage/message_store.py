@@ -17,6 +17,8 @@ the same text.
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +40,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.batching import Batcher
@@ -49,6 +52,10 @@ from bot.storage.models import Conversation, Message, Outbox, User
 # The 48-hour customer-service window is counted from the worker's last message; writing
 # last_seen_at once a minute keeps it exact enough without a write per message.
 TOUCH_EVERY = 60.0
+# A batch that still finds the database locked after busy_timeout is written again, this often.
+LOCKED_ATTEMPTS = 3
+
+log = logging.getLogger(__name__)
 
 MESSAGES = cast(Table, Message.__table__)
 USERS = cast(Table, User.__table__)
@@ -103,6 +110,7 @@ class MessageStore:
         # One writer for both steps: a transaction finishes some messages and begins others.
         self._writer: Batcher[_Begin | Finish, Begun | bool] = Batcher(self._write)
         self._touched: dict[tuple[str, str, str], tuple[int, float]] = {}
+        self._touched_now: list[tuple[str, str, str]] = []  # by the transaction under way
 
     async def close(self) -> None:
         if self._thread is not None:
@@ -133,17 +141,40 @@ class MessageStore:
         if self._sync is not None:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._thread, self._write_in_thread, ops, now)
-        async with self.engine.begin() as conn:
-            return await conn.run_sync(self._write_sync, ops, now)
+        try:
+            async with self.engine.begin() as conn:
+                return await conn.run_sync(self._write_sync, ops, now)
+        except BaseException:
+            self._forget_touched()
+            raise
 
     def _write_in_thread(self, ops: Sequence[_Begin | Finish], now: datetime) -> list[Begun | bool]:
         assert self._sync is not None
-        # The thread keeps one connection open rather than taking it from the pool (and
-        # having it reset) for every transaction.
-        if self._conn is None or self._conn.closed or self._conn.invalidated:
-            self._conn = self._sync.connect()
-        with self._conn.begin():
-            return self._write_sync(self._conn, ops, now)
+        for attempt in range(1, LOCKED_ATTEMPTS + 1):
+            try:
+                # The thread keeps one connection open rather than taking it from the pool
+                # (and having it reset) for every transaction.
+                if self._conn is None or self._conn.closed or self._conn.invalidated:
+                    self._conn = self._sync.connect()
+                with self._conn.begin():
+                    return self._write_sync(self._conn, ops, now)
+            except (sqlite3.OperationalError, OperationalError) as exc:
+                self._forget_touched()
+                # Still locked after busy_timeout (another process held the file that
+                # long): the transaction was rolled back whole, so it can simply run again.
+                if attempt == LOCKED_ATTEMPTS or "locked" not in str(exc):
+                    raise
+                log.warning("database locked, writing again", extra={"attempt": attempt})
+            except BaseException:
+                self._forget_touched()
+                raise
+        raise AssertionError("unreachable")
+
+    def _forget_touched(self) -> None:
+        """Users created in a transaction that was rolled back have no id after all."""
+        for key in self._touched_now:
+            self._touched.pop(key, None)
+        self._touched_now.clear()
 
     @property
     def _statements(self) -> _Statements:
@@ -152,6 +183,7 @@ class MessageStore:
     def _write_sync(
         self, conn: Connection, ops: Sequence[_Begin | Finish], now: datetime
     ) -> list[Begun | bool]:
+        self._touched_now.clear()
         finishing = [op for op in ops if isinstance(op, Finish)]
         finished = iter(_write_finish(conn, self._statements, finishing, now))
         begun = iter(self._write_begin(conn, [op for op in ops if isinstance(op, _Begin)], now))
@@ -208,6 +240,7 @@ class MessageStore:
             for key, user_id in self._statements.touch_users(conn, list(stale), now).items():
                 known[key] = user_id
                 self._touched[key] = (user_id, tick)
+                self._touched_now.append(key)
             if len(self._touched) > 100_000:  # bounded memory: forget the oldest half
                 for old in list(self._touched)[:50_000]:
                     del self._touched[old]

@@ -8,12 +8,10 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.dispatch.context import ConversationState
 from bot.messages import Incoming
-from bot.storage.models import Conversation, Message, Outbox, User, utcnow
+from bot.storage.models import Message, Outbox, User, utcnow
 
 
 def upsert_insert(session: AsyncSession, table: Any) -> Any:
@@ -88,44 +86,6 @@ async def touch_user(session: AsyncSession, incoming: Incoming, now: datetime) -
         index_elements=["channel", "account", "external_id"], set_={"last_seen_at": now}
     ).returning(User.id)
     return int((await session.execute(stmt)).scalar_one())
-
-
-async def load_conversation(session: AsyncSession, key: str) -> ConversationState:
-    row = await session.get(Conversation, key)
-    if row is None:
-        return ConversationState(key=key)
-    return ConversationState(
-        key=key, name=row.state, data=dict(row.data), version=row.version, exists=True
-    )
-
-
-class StateConflict(Exception):
-    """Another instance saved the same conversation in between."""
-
-
-async def save_conversation(session: AsyncSession, state: ConversationState) -> None:
-    now = utcnow()
-    if not state.exists:
-        try:
-            async with session.begin_nested():
-                session.add(
-                    Conversation(
-                        key=state.key, state=state.name, data=state.data, version=1, updated_at=now
-                    )
-                )
-        except IntegrityError:
-            raise StateConflict(state.key) from None
-    else:
-        result = await session.execute(
-            update(Conversation)
-            .where(Conversation.key == state.key, Conversation.version == state.version)
-            .values(state=state.name, data=state.data, version=state.version + 1, updated_at=now)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise StateConflict(state.key)
-    state.version += 1
-    state.exists = True
-    state.dirty = False
 
 
 async def enqueue(

@@ -127,7 +127,10 @@ async def test_temporary_errors_are_retried_with_backoff(
     fake_wechat.fail_next(APP_SEND, -1)  # system busy
     fake_wechat.fail_next(APP_SEND, 45009)  # frequency limit
     fake_wechat.http_error_next(APP_SEND, 502)
-    fake_wechat.delay_next(APP_SEND, 1.0)  # no answer in time
+    # No answer in time. The slow call is the first; it takes no other fault as long as the
+    # three quick failures are over before it wakes (5 s leaves room on a loaded machine; at
+    # 1 s a slow retry let it take the 45009 and the call count came out one short).
+    fake_wechat.delay_next(APP_SEND, 5.0)
     await _fire_at_11(client, clock)
     await wait_until(lambda: settled(client), within=15)
     [row] = await outbox_rows(client)
