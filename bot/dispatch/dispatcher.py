@@ -29,12 +29,12 @@ class Dispatcher(Router):
         super().__init__(name)
         self.middlewares: list[Middleware] = []
         self._ordered: list[HandlerSpec] | None = None
-        # The middlewares wrapped around the router, built once (and again if one is added).
+        # The middlewares wrapped around the router, built on the first message.
         self._chain: Next | None = None
-        self._chained = 0
 
     def middleware(self, mw: Middleware) -> Middleware:
         self.middlewares.append(mw)
+        self._chain = None  # built again with the new one on the next message
         return mw
 
     def ordered_handlers(self) -> list[HandlerSpec]:
@@ -48,11 +48,11 @@ class Dispatcher(Router):
         return [(k, list(g)) for k, g in groupby(self.ordered_handlers(), key=lambda h: h.stage)]
 
     async def feed(self, ctx: Context) -> list[Reply]:
-        if self._chain is None or self._chained != len(self.middlewares):
+        if self._chain is None:
             call: Next = self._route
             for mw in reversed(self.middlewares):
                 call = _Link(mw, call)
-            self._chain, self._chained = call, len(self.middlewares)
+            self._chain = call
         return await self._chain(ctx)
 
     async def _route(self, ctx: Context) -> list[Reply]:

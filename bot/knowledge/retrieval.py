@@ -214,12 +214,9 @@ class KnowledgeBase:
             return Match("answer", (Scored(self.entries[parent], match.candidates[0].score),))
         return match
 
-    def rank(self, text: str, limit: int = 5) -> list[Scored]:
-        """The best entries for a message with their scores, best first."""
-        return self._rank(self.analyzer.terms(text), limit)[0]
-
     def _rank(self, terms: Terms, limit: int = 5) -> tuple[list[Scored], float]:
-        """The best entries, and the best BM25 score (before the classifier's re-ordering)."""
+        """The best entries for a message with their scores, best first, and the best BM25
+        score (before the classifier's re-ordering)."""
         t = self.tuning
         scores = np.zeros(len(self._order))
         questions = self._questions.coverage(terms.words)
