@@ -186,36 +186,35 @@ def load_dictionary(folders: Sequence[Path]) -> list[DictionaryWord]:
     are skipped. Without a frequency the word is kept whole wherever it appears.
     """
     words: list[DictionaryWord] = []
-    for folder in _existing(folders):
-        path = folder / DICTIONARY_FILE
-        if not path.is_file():
-            continue
-        with path.open(encoding="utf-8-sig") as f:
-            for number, line in enumerate(f, 1):
-                parts = line.split("#", 1)[0].split()
-                if not parts:
-                    continue
-                if len(parts) > 3 or (len(parts) > 1 and not parts[1].isdigit()):
-                    raise ContentError(path, f"line {number}: expected 'word [frequency] [tag]'")
-                freq = int(parts[1]) if len(parts) > 1 else None
-                if freq == 0:  # jieba would force-split the word in its global HMM table
-                    raise ContentError(path, f"line {number}: frequency must be positive")
-                tag = parts[2] if len(parts) > 2 else None
-                words.append(DictionaryWord(normalize(parts[0]), freq, tag))
+    for path, number, parts in _word_lines(folders, DICTIONARY_FILE):
+        if len(parts) > 3 or (len(parts) > 1 and not parts[1].isdigit()):
+            raise ContentError(path, f"line {number}: expected 'word [frequency] [tag]'")
+        freq = int(parts[1]) if len(parts) > 1 else None
+        if freq == 0:  # jieba would force-split the word in its global HMM table
+            raise ContentError(path, f"line {number}: frequency must be positive")
+        tag = parts[2] if len(parts) > 2 else None
+        words.append(DictionaryWord(normalize(parts[0]), freq, tag))
     return words
 
 
 def load_topic_words(folders: Sequence[Path]) -> list[str]:
     """The domain's own words (``topic.txt`` of the folders, any number per line, ``#``
     comments): a message with none of them needs a higher score to be answered."""
-    words: list[str] = []
+    return [normalize(w) for _, _, parts in _word_lines(folders, TOPIC_FILE) for w in parts]
+
+
+def _word_lines(folders: Sequence[Path], name: str) -> Iterator[tuple[Path, int, list[str]]]:
+    """The words of each non-blank line of the plain-text file ``name`` in the folders, in
+    order, without ``#`` comments; with the file and line number for error messages."""
     for folder in _existing(folders):
-        path = folder / TOPIC_FILE
-        if path.is_file():
-            with path.open(encoding="utf-8-sig") as f:
-                for line in f:
-                    words.extend(normalize(w) for w in line.split("#", 1)[0].split())
-    return words
+        path = folder / name
+        if not path.is_file():
+            continue
+        with path.open(encoding="utf-8-sig") as f:
+            for number, line in enumerate(f, 1):
+                parts = line.split("#", 1)[0].split()
+                if parts:
+                    yield path, number, parts
 
 
 def _is_eval(path: Path) -> bool:
