@@ -317,8 +317,8 @@ class _Statements:
 
 
 _CORE = _Statements()
-# Rows per INSERT: SQLite allows 32766 parameters in one statement.
-_ROWS_PER_INSERT = 500
+# Rows per statement: SQLite allows 32766 parameters in one.
+_ROWS_PER_STATEMENT = 500
 
 
 class _SqliteStatements(_Statements):
@@ -338,16 +338,14 @@ class _SqliteStatements(_Statements):
     def claim(
         self, conn: Connection, messages: Sequence[Incoming], now: datetime
     ) -> dict[tuple[str, str], int]:
-        if not messages:
-            return {}
-        cursor = _cursor(conn)
         created, no_replies = self._time(now), self._json([])
-        claimed: dict[tuple[str, str], int] = {}
-        for start in range(0, len(messages), _ROWS_PER_INSERT):
-            chunk = messages[start : start + _ROWS_PER_INSERT]
-            values: list[Any] = []
-            for m in chunk:
-                values += (
+        rows = _in_chunks(
+            _cursor(conn),
+            "INSERT INTO messages (channel, dedup_key, conversation_key, kind, text, status,"
+            " replies, created_at) VALUES ",
+            "(?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
                     m.channel,
                     m.dedup_key,
                     m.conversation_key,
@@ -357,62 +355,42 @@ class _SqliteStatements(_Statements):
                     no_replies,
                     created,
                 )
-            cursor.execute(
-                "INSERT INTO messages (channel, dedup_key, conversation_key, kind, text, status,"
-                " replies, created_at) VALUES "
-                + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
-                + " ON CONFLICT (channel, dedup_key) DO NOTHING"
-                " RETURNING id, channel, dedup_key",
-                values,
-            )
-            claimed.update({(channel, key): id_ for id_, channel, key in cursor.fetchall()})
-        return claimed
+                for m in messages
+            ],
+            " ON CONFLICT (channel, dedup_key) DO NOTHING RETURNING id, channel, dedup_key",
+        )
+        return {(channel, key): id_ for id_, channel, key in rows}
 
     def conversations(self, conn: Connection, keys: Sequence[str]) -> dict[str, ConversationState]:
-        if not keys:
-            return {}
-        cursor = _cursor(conn)
-        found: dict[str, ConversationState] = {}
-        for start in range(0, len(keys), _ROWS_PER_INSERT):
-            chunk = keys[start : start + _ROWS_PER_INSERT]
-            cursor.execute(
-                "SELECT key, state, data, version FROM conversations WHERE key IN ("
-                + ", ".join(["?"] * len(chunk))
-                + ")",
-                chunk,
+        rows = _in_chunks(
+            _cursor(conn),
+            "SELECT key, state, data, version FROM conversations WHERE key IN (",
+            "?",
+            [(key,) for key in keys],
+            ")",
+        )
+        return {
+            key: ConversationState(
+                key=key, name=name, data=dict(self._read_json(data)), version=version, exists=True
             )
-            for key, name, data, version in cursor.fetchall():
-                found[key] = ConversationState(
-                    key=key,
-                    name=name,
-                    data=dict(self._read_json(data)),
-                    version=version,
-                    exists=True,
-                )
-        return found
+            for key, name, data, version in rows
+        }
 
     def touch_users(
         self, conn: Connection, keys: Sequence[tuple[str, str, str]], now: datetime
     ) -> dict[tuple[str, str, str], int]:
-        cursor = _cursor(conn)
         seen = self._time(now)
-        found: dict[tuple[str, str, str], int] = {}
-        for start in range(0, len(keys), _ROWS_PER_INSERT):
-            chunk = keys[start : start + _ROWS_PER_INSERT]
-            values: list[Any] = []
-            for channel, account, external_id in chunk:
-                values += (channel, account, external_id, "unknown", seen, seen)
-            cursor.execute(
-                "INSERT INTO users (channel, account, external_id, member_status, created_at,"
-                " last_seen_at) VALUES "
-                + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
-                + " ON CONFLICT (channel, account, external_id)"
-                " DO UPDATE SET last_seen_at = excluded.last_seen_at"
-                " RETURNING id, channel, account, external_id",
-                values,
-            )
-            found.update({(c, a, e): id_ for id_, c, a, e in cursor.fetchall()})
-        return found
+        rows = _in_chunks(
+            _cursor(conn),
+            "INSERT INTO users (channel, account, external_id, member_status, created_at,"
+            " last_seen_at) VALUES ",
+            "(?, ?, ?, ?, ?, ?)",
+            [(*key, "unknown", seen, seen) for key in keys],
+            " ON CONFLICT (channel, account, external_id)"
+            " DO UPDATE SET last_seen_at = excluded.last_seen_at"
+            " RETURNING id, channel, account, external_id",
+        )
+        return {(c, a, e): id_ for id_, c, a, e in rows}
 
     def mark_finished(self, conn: Connection, items: Sequence[Finish], now: datetime) -> None:
         finished = self._time(now)
@@ -447,6 +425,21 @@ def _begin_immediate(conn: Connection) -> None:
     # another instance holds it. A deferred transaction that reads first and writes later
     # fails at once with "database is locked" when another connection wrote in between.
     conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+
+
+def _in_chunks(
+    cursor: Any, head: str, placeholder: str, rows: Sequence[Sequence[Any]], tail: str
+) -> list[Any]:
+    """Run ``head`` + one ``placeholder`` per row (comma-separated) + ``tail`` for the rows,
+    a few hundred at a time (SQLite takes at most 32766 parameters), and return every row
+    the statements gave back."""
+    found: list[Any] = []
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+        chunk = rows[start : start + _ROWS_PER_STATEMENT]
+        sql = head + ", ".join([placeholder] * len(chunk)) + tail
+        cursor.execute(sql, [value for row in chunk for value in row])
+        found.extend(cursor.fetchall())
+    return found
 
 
 def _same(value: Any) -> Any:
