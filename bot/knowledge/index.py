@@ -60,12 +60,13 @@ class BM25Index:
         shares a term with it."""
         unique = set(terms)
         own = sum(self.idf(term) for term in unique)
-        found = [(self._postings[t], self._idf[t]) for t in unique if t in self._postings]
+        found = [t for t in unique if t in self._postings]
         if not own or not found:
             return None
-        numbers = np.concatenate([p[0] for p, _ in found])
-        weights = np.concatenate([p[1] for p, _ in found])
-        idfs = np.concatenate([np.full(len(p[0]), idf) for p, idf in found])
+        numbers = np.concatenate([self._postings[t][0] for t in found])
+        weights = np.concatenate([self._postings[t][1] for t in found])
+        # Each posting of a term shares that term's idf.
+        idfs = np.repeat([self._idf[t] for t in found], [len(self._postings[t][0]) for t in found])
         score = np.bincount(numbers, weights=weights, minlength=self.size)
         shared = np.bincount(numbers, weights=idfs, minlength=self.size)
         return Coverage(score / own, shared / own, shared / self._doc_weight)
