@@ -169,12 +169,6 @@ class KnowledgeBase:
             for entry in self._order
             if entry.followup is not None
         }
-        self._parent = {
-            child: parent
-            for parent, family in self._families.items()
-            for child in family
-            if child != parent
-        }
         self._vocabulary = frozenset(word for t in (*pooled, *answers) for word in t.words)
 
     @classmethod
@@ -205,13 +199,11 @@ class KnowledgeBase:
         if match.decision != "choose":
             return match
         ids = {s.entry.id for s in match.candidates}
-        for s in match.candidates:
-            family = self._families.get(s.entry.id)
-            if family is not None and ids <= family:
-                return Match("answer", (s,))
-        parents = {self._parent.get(i) for i in ids}
-        if len(parents) == 1 and (parent := parents.pop()) is not None:
-            return Match("answer", (Scored(self.entries[parent], match.candidates[0].score),))
+        for parent, family in self._families.items():
+            if ids <= family:
+                listed = next((s for s in match.candidates if s.entry.id == parent), None)
+                top = match.candidates[0].score
+                return Match("answer", (listed or Scored(self.entries[parent], top),))
         return match
 
     def _rank(self, terms: Terms, limit: int = 5) -> tuple[list[Scored], float]:
