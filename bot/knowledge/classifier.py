@@ -15,8 +15,6 @@ from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
-from liblinear.liblinearutil import parameter, problem, train
-from scipy.sparse import csr_matrix
 
 from bot.knowledge.text import Terms
 
@@ -34,6 +32,11 @@ class EntryClassifier:
     """Entries are numbered 0…n-1; ``docs[i]`` is a question of entry ``labels[i]``."""
 
     def __init__(self, docs: Sequence[Terms], labels: Sequence[int], *, c: float = 0.3) -> None:
+        # Imported here: only building a knowledge base trains, and the commands that merely
+        # import the package (forms, broadcasts, check-config) need not load them.
+        from liblinear.liblinearutil import parameter, problem, train
+        from scipy.sparse import csr_matrix
+
         counted = [Counter(features(d)) for d in docs]
         vocabulary: dict[str, int] = {}
         frequency: Counter[int] = Counter()
