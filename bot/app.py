@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 
@@ -196,15 +195,14 @@ async def error_middleware(
         return response
     except web.HTTPException:
         raise
-    except (DBAPIError, sqlite3.Error, OSError) as exc:
+    except (DBAPIError, OSError) as exc:
         # The database went away: say so clearly. WeChat retries a callback that failed, so
-        # the message is not lost; it is handled when the database is back. (sqlite3's own
-        # errors come from the message store, which hands its statements to the driver.)
+        # the message is not lost; it is handled when the database is back.
         cause = getattr(exc, "orig", None) or exc
         # An operational error says what went wrong ("database is locked", "could not
         # connect") and carries no data, nor does the statement's text (parameters are
         # placeholders); other errors may quote values, so only their type.
-        operational = isinstance(exc, (OperationalError, sqlite3.OperationalError))
+        operational = isinstance(exc, OperationalError)
         why = str(cause).splitlines()[0][:120] if operational else ""
         statement = str(getattr(exc, "statement", "") or "")[:80] if operational else ""
         log.error(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from bot.app import init_app
@@ -33,3 +34,15 @@ async def test_wechat_callback_is_not_acknowledged_so_it_is_retried(aiohttp_clie
     signed = wechat.mp_aes("/wechat/mp", wechat.text_xml("o_db", "你好", 880001))
     resp = await client.post(signed.path, data=signed.body)
     assert resp.status == 503
+
+
+async def test_sqlite_errors_of_the_message_store_get_the_same_clear_error(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    # The message store hands its statements to the sqlite3 driver; an error there (here:
+    # a database file nobody has migrated) is answered like any other database error.
+    url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    client = await aiohttp_client(init_app(make_config(url)))
+    resp = await client.post("/dev/chat", json={"user_id": "u", "text": "你好"})
+    assert resp.status == 503
+    assert "try again" in (await resp.json())["error"]

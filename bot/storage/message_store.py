@@ -40,7 +40,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.batching import Batcher
@@ -158,13 +158,24 @@ class MessageStore:
                     self._conn = self._sync.connect()
                 with self._conn.begin():
                     return self._write_sync(self._conn, ops, now)
-            except (sqlite3.OperationalError, OperationalError) as exc:
+            except (sqlite3.Error, DBAPIError) as caught:
                 self._forget_touched()
+                # The driver's own errors (our direct statements) become SQLAlchemy's, like
+                # every other statement's: callers handle one kind of database error.
+                exc = (
+                    DBAPIError.instance(None, None, caught, sqlite3.Error)
+                    if isinstance(caught, sqlite3.Error)
+                    else caught
+                )
                 # Still locked after busy_timeout (another process held the file that
                 # long): the transaction was rolled back whole, so it can simply run again.
-                if attempt == LOCKED_ATTEMPTS or "locked" not in str(exc):
+                locked = isinstance(exc, OperationalError) and "locked" in str(exc)
+                if attempt < LOCKED_ATTEMPTS and locked:
+                    log.warning("database locked, writing again", extra={"attempt": attempt})
+                    continue
+                if exc is caught:
                     raise
-                log.warning("database locked, writing again", extra={"attempt": attempt})
+                raise exc from caught
             except BaseException:
                 self._forget_touched()
                 raise
