@@ -77,7 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     kb = sub.add_parser("kb", help="knowledge base").add_subparsers(title="kb commands")
     kb_eval = kb.add_parser("eval", parents=[common], help="accuracy on the evaluation set")
-    kb_eval.add_argument("--split", choices=["tune", "test", "all"], default="test")
+    kb_eval.add_argument(
+        "--split",
+        choices=["tune", "test", "all", "cv"],
+        default="test",
+        help="cv: each entry question held out in turn, searched without it (5 folds)",
+    )
     kb_eval.add_argument("--details", action="store_true", help="list confused pairs")
     kb_eval.set_defaults(run=cmd_kb_eval)
     kb_reload = kb.add_parser(
@@ -141,10 +146,13 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_kb_eval(args: argparse.Namespace, config: Config) -> int:
-    from bot.knowledge import evaluate, format_report, load_eval_cases
+    from bot.knowledge import cross_validate, evaluate, format_report, load_eval_cases
     from handlers.knowledge import load_kb
 
     kb = load_kb(config.content_paths())
+    if args.split == "cv":
+        print(format_report(cross_validate(kb), details=True))
+        return 0
     folders = [d / "kb" for d in config.content_paths()]
     cases = load_eval_cases(folders, known_ids=kb.entries.keys())
     splits = ["tune", "test"] if args.split == "all" else [args.split]

@@ -11,7 +11,14 @@ from bot.knowledge.content import (
     load_entries,
     load_eval_cases,
 )
-from bot.knowledge.evaluate import EvalReport, bench, evaluate, format_bench, format_report
+from bot.knowledge.evaluate import (
+    EvalReport,
+    bench,
+    cross_validate,
+    evaluate,
+    format_bench,
+    format_report,
+)
 from bot.knowledge.retrieval import Decision, KnowledgeBase, Match, Scored, Tuning
 
 __all__ = [
@@ -26,6 +33,7 @@ __all__ = [
     "Scored",
     "Tuning",
     "bench",
+    "cross_validate",
     "evaluate",
     "format_bench",
     "format_report",

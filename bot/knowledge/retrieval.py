@@ -54,7 +54,8 @@ FAMILIAR_IN_TEXTS = 3
 
 @dataclass(frozen=True)
 class Tuning:
-    """Weights and thresholds, set on the evaluation cases of the "tune" split."""
+    """Weights and thresholds, set on the evaluation cases of the "tune" split and on the
+    entries' own questions, each held out in turn (``unionbot kb eval --split cv``)."""
 
     # The best single question, by words; plus how much of that question the message covers,
     # so that of two questions containing the message the one saying little more wins.
@@ -134,6 +135,7 @@ class KnowledgeBase:
         self.entries = entries
         self.analyzer = analyzer
         self.tuning = tuning
+        self.topic_words = tuple(topic_words)
         # The domain's own words, cut the way a message is.
         self._topic = frozenset(w for text in topic_words for w in analyzer.terms(text).words)
         self._order = list(entries.values())  # entry number → entry
@@ -184,6 +186,10 @@ class KnowledgeBase:
             *load_topic_words(folders),
         }
         return cls(entries, Analyzer(rewriter, dictionary), tuning, topic_words=topic)
+
+    def with_entries(self, entries: dict[str, Entry]) -> KnowledgeBase:
+        """Other entries, searched with the same words, dictionary and tuning."""
+        return KnowledgeBase(entries, self.analyzer, self.tuning, topic_words=self.topic_words)
 
     def search(self, text: str) -> Match:
         terms = self.analyzer.terms(text)

@@ -11,6 +11,7 @@ from bot.knowledge import (
     EvalCase,
     KnowledgeBase,
     Scored,
+    cross_validate,
     evaluate,
     format_report,
     load_eval_cases,
@@ -32,7 +33,7 @@ def cases(kb: KnowledgeBase) -> list[EvalCase]:
 
 
 # The product's target is 0.90 for both figures (held-out top-1 and out-of-scope decline).
-# Measured today: 0.892 and 0.902, so accuracy is not there yet and these floors only stop a
+# Measured today: 0.886 and 0.902, so accuracy is not there yet and these floors only stop a
 # change from making things worse. Raise them as the figures improve; never tune on "test".
 TARGET = 0.90
 ACCURACY_FLOOR = 0.88
@@ -128,6 +129,28 @@ def test_report_counts_and_hides_held_out_failures(kb: KnowledgeBase) -> None:
     assert "明天会下雨吗" not in format_report(report)
     assert "明天会下雨吗" in format_report(report, details=True)
     assert evaluate(kb, cases, None).in_scope == 3
+
+
+def test_cross_validation_searches_each_question_without_it(kb: KnowledgeBase) -> None:
+    chosen = (
+        "enrol.dues_amount",
+        "enrol.how_to_apply",
+        "labour.wage_arrears",
+        "labour.work_injury",
+    )
+    small = kb.with_entries({i: kb.entries[i] for i in chosen})
+    questions = [EvalCase(q, i, "cv") for i in chosen for q in kb.entries[i].questions]
+    with_them = evaluate(small, questions, None)
+    report = cross_validate(small, folds=5)
+    # Every question searched once, each in a knowledge base built without it: found less
+    # often than when it is in there, but mostly found through the entry's other questions.
+    assert (report.split, report.in_scope, report.out_of_scope) == ("cv", len(questions), 0)
+    assert with_them.accuracy == 1.0
+    assert 0.7 <= report.accuracy < 1.0
+    assert f"问法 {len(questions)} 条" in format_report(report)
+    assert "范围外" not in format_report(report)
+    with pytest.raises(ValueError):
+        cross_validate(small, folds=1)
 
 
 # ── the decision on its own ───────────────────────────────────────────────────────────────
