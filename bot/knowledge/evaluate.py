@@ -48,6 +48,14 @@ class EvalReport:
     # Kept out of repr(): a failing assert that prints the report must not show held-out texts.
     confusions: tuple[tuple[str, str, int], ...] = field(repr=False)  # most frequent first
     failures: tuple[Failure, ...] = field(repr=False)
+    asked: tuple[tuple[str, int], ...] = field(repr=False, default=())  # cases per entry
+
+    def weakest(self, *, least: int = 5) -> list[tuple[str, int, int]]:
+        """Entries asked at least ``least`` times, by the share found top-1, lowest first:
+        (id, found, asked). Where to add ways of asking, or to tell two entries apart."""
+        missed = Counter(f.expect for f in self.failures if f.expect != NO_ENTRY)
+        rows = [(entry, n - missed[entry], n) for entry, n in self.asked if n >= least]
+        return sorted(rows, key=lambda row: (row[1] / row[2], row[0]))
 
     @property
     def accuracy(self) -> float:
@@ -94,6 +102,7 @@ def evaluate(kb: KnowledgeBase, cases: Sequence[EvalCase], split: str | None) ->
     counts: Counter[str] = Counter()
     confusions: Counter[tuple[str, str]] = Counter()
     failures: list[Failure] = []
+    asked = Counter(c.expect for c in chosen if c.expect != NO_ENTRY)
     for case in chosen:
         match = kb.search(case.text)
         outcome = _outcome(case, match)
@@ -117,6 +126,7 @@ def evaluate(kb: KnowledgeBase, cases: Sequence[EvalCase], split: str | None) ->
         declined_right=counts["declined_right"],
         confusions=tuple((e, g, n) for (e, g), n in confusions.most_common()),
         failures=tuple(failures),
+        asked=tuple(sorted(asked.items())),
     )
 
 
@@ -146,8 +156,10 @@ def _combined(reports: Sequence[EvalReport], split: str) -> EvalReport:
         return sum(getattr(report, name) for report in reports)
 
     confusions: Counter[tuple[str, str]] = Counter()
+    asked: Counter[str] = Counter()
     for report in reports:
         confusions.update({(e, g): n for e, g, n in report.confusions})
+        asked.update(dict(report.asked))
     return EvalReport(
         split=split,
         in_scope=total("in_scope"),
@@ -160,6 +172,7 @@ def _combined(reports: Sequence[EvalReport], split: str) -> EvalReport:
         declined_right=total("declined_right"),
         confusions=tuple((e, g, n) for (e, g), n in confusions.most_common()),
         failures=tuple(f for report in reports for f in report.failures),
+        asked=tuple(sorted(asked.items())),
     )
 
 
@@ -204,6 +217,9 @@ def format_report(report: EvalReport, *, details: bool | None = None, limit: int
     if details and report.confusions:
         lines.append("最常混淆（期望 → 实际，次数）：")
         lines += [f"  {e} → {g}  {n}" for e, g, n in report.confusions[:limit]]
+    if details and (weakest := report.weakest()):
+        lines.append("最难认出的条目（top-1 找对 / 问法数）：")
+        lines += [f"  {e}  {found}/{n}  {_pct(found / n)}" for e, found, n in weakest[:10]]
     if details and report.failures:
         lines.append("未答对的问题：")
         lines += [

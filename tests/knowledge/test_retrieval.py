@@ -147,6 +147,14 @@ def test_cross_validation_searches_each_question_without_it(kb: KnowledgeBase) -
     assert (report.split, report.in_scope, report.out_of_scope) == ("cv", len(questions), 0)
     assert with_them.accuracy == 1.0
     assert 0.7 <= report.accuracy < 1.0
+    # Entry by entry, the weakest first: where to add ways of asking.
+    weakest = report.weakest(least=1)
+    assert sorted(e for e, _, _ in weakest) == sorted(chosen)
+    assert sum(n for _, _, n in weakest) == len(questions)
+    assert sum(found for _, found, _ in weakest) == report.answered_right + report.chose_right
+    shares = [found / n for _, found, n in weakest]
+    assert shares == sorted(shares) and shares[0] < 1.0
+    assert f"{weakest[0][0]}  {weakest[0][1]}/{weakest[0][2]}" in format_report(report)
     assert f"问法 {len(questions)} 条" in format_report(report)
     assert "范围外" not in format_report(report)
     with pytest.raises(ValueError):
