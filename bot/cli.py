@@ -36,12 +36,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     run: Callable[[argparse.Namespace, Config], int] = args.run
     try:
-        return run(args, config)
+        code = run(args, config)
+        sys.stdout.flush()  # here, where a closed pipe can still be told apart
+        return code
     except ContentError as exc:
         print(f"unionbot: content error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`unionbot kb eval | head`): stop quietly, as other command
+        # line tools do, and keep the interpreter's last flush from failing again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for such a tool
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -85,3 +85,19 @@ def test_secret_in_environment_is_not_printed(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "very-secret-value" not in out.stdout and "pw123" not in out.stdout
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    # `unionbot check-config | head -0`: the reader is gone before anything is written.
+    config = write_config(tmp_path)
+    with subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "check-config", "--config", str(config)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()
+        stderr = process.stderr.read().decode()
+        assert process.wait(timeout=120) == 141
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
