@@ -1,8 +1,9 @@
 """Finding the entry a worker's message asks about, and how sure we are.
 
-A message is cut into jieba words (after synonym rewriting, with the domain dictionary),
-character bigrams and single characters; the characters still match through a typo or a word
-the dictionary lacks. It is then matched, with BM25, against three views of every entry:
+A message is cut into jieba words (after its pinyin is read back as words, see pinyin.py,
+and synonyms are rewritten; with the domain dictionary), character bigrams and single
+characters; the characters still match through a typo or a word the dictionary lacks. It
+is then matched, with BM25, against three views of every entry:
 
 - each question (and the title) on its own: the entry scores as its best question;
 - all its questions together: the ways people ask it, pooled;
@@ -42,6 +43,7 @@ from bot.knowledge.content import (
     load_topic_words,
 )
 from bot.knowledge.index import BM25Index
+from bot.knowledge.pinyin import PinyinReader
 from bot.knowledge.text import Analyzer, Rewriter, Terms
 
 Decision = Literal["answer", "choose", "none"]
@@ -145,19 +147,26 @@ class KnowledgeBase:
         self._question_entry: list[int] = []  # question number → entry number
         question_words: list[list[str]] = []
         question_terms: list[Terms] = []
+        # The answers first: their words are the ones pinyin in a question may spell.
+        answers = [
+            analyzer.terms(entry.title + " " + _TEMPLATE_TAG.sub(" ", entry.answer))
+            for entry in self._order
+        ]
+        uses = Counter(word for t in answers for word in set(t.words))
+        uses.update(self._topic)
+        latin = (word for t in answers for word in t.words if word.isascii())
+        self._pinyin = PinyinReader(uses, keep=latin)
         pooled: list[Terms] = []
-        answers: list[Terms] = []
         char_uses: Counter[str] = Counter()
         for number, entry in enumerate(self._order):
             for question in (entry.title, *entry.questions):
-                terms = analyzer.terms(question)
+                terms = analyzer.terms(question, self._pinyin)
                 question_terms.append(terms)
                 self._question_entry.append(number)
                 question_words.append(terms.words)
                 char_uses.update(set(terms.chars))
-            pooled.append(analyzer.terms(" ".join((entry.title, *entry.questions))))
-            answers.append(analyzer.terms(entry.title + " " + _TEMPLATE_TAG.sub(" ", entry.answer)))
-            char_uses.update(set(answers[-1].chars))
+            pooled.append(analyzer.terms(" ".join((entry.title, *entry.questions)), self._pinyin))
+            char_uses.update(set(answers[number].chars))
         self._questions = BM25Index(question_words)
         # Each entry's first question number (an entry's questions are numbered in a row).
         self._first_question = np.searchsorted(self._question_entry, np.arange(len(self._order)))
@@ -195,7 +204,7 @@ class KnowledgeBase:
         return KnowledgeBase(entries, self.analyzer, self.tuning, topic_words=self.topic_words)
 
     def search(self, text: str) -> Match:
-        terms = self.analyzer.terms(text)
+        terms = self.analyzer.terms(text, self._pinyin)
         # A message without a word of the domain must score higher to be answered.
         on_topic = not self._topic.isdisjoint(terms.words)
         ranked, closest = self._rank(terms)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -147,14 +147,16 @@ class Analyzer:
             # Without a frequency jieba works out one just high enough to keep the word whole.
             self._jieba.add_word(entry.word, entry.freq, entry.tag)
 
-    def prepare(self, text: str) -> str:
-        return self.rewrite(plain_question(normalize(text)))
+    def prepare(self, text: str, reader: Callable[[str], str] | None = None) -> str:
+        """Normalised, pinyin read as words (by ``reader``), 交不交 → 交, synonyms rewritten."""
+        folded = normalize(text)
+        return self.rewrite(plain_question(reader(folded) if reader else folded))
 
     def words(self, prepared: str) -> list[str]:
         return [
             w for w in self._jieba.lcut(prepared) if not w.isspace() and w not in self.stopwords
         ]
 
-    def terms(self, text: str) -> Terms:
-        prepared = self.prepare(text)
+    def terms(self, text: str, reader: Callable[[str], str] | None = None) -> Terms:
+        prepared = self.prepare(text, reader)
         return Terms(self.words(prepared), char_ngrams(prepared, 2), char_ngrams(prepared, 1))
