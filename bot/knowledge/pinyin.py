@@ -14,11 +14,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from pypinyin import Style, lazy_pinyin
-
 # Runs of Latin words separated by spaces: "tiao jie wei yuan hui", "gz".
 _LATIN_RUN = re.compile(r"[a-z]+(?: +[a-z]+)*")
-_HAS_LATIN = re.compile(r"[a-z]")
 _CJK_WORD = re.compile(r"[\u4e00-\u9fff]{2,}")
 # Initials say little: at least two letters, and at most as many as a long word has.
 INITIALS = range(2, 7)
@@ -28,6 +25,10 @@ class PinyinReader:
     """Built from the words of the knowledge base and how many texts use each."""
 
     def __init__(self, uses: Counter[str], *, keep: Iterable[str] = ()) -> None:
+        # Imported here, as the classifier's LIBLINEAR: its phrase dictionary takes 0.4 s and
+        # 50 MB, which only building a knowledge base needs, not every command importing us.
+        from pypinyin import Style, lazy_pinyin
+
         spelt: dict[str, tuple[int, str]] = {}
         initials: dict[str, tuple[int, str]] = {}
         for word, count in uses.items():
@@ -49,8 +50,6 @@ class PinyinReader:
 
     def __call__(self, text: str) -> str:
         """``text`` normalised (lower case, single spaces); its pinyin runs read as words."""
-        if not self._spelt or not _HAS_LATIN.search(text):
-            return text
         return _LATIN_RUN.sub(lambda m: self._read(m.group().split(" ")), text)
 
     def _read(self, tokens: list[str]) -> str:
