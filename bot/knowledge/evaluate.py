@@ -15,7 +15,7 @@ import dataclasses
 import statistics
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,35 +99,7 @@ class EvalReport:
 def evaluate(kb: KnowledgeBase, cases: Sequence[EvalCase], split: str | None) -> EvalReport:
     """Search every case of ``split`` (all cases when None) and count the outcomes."""
     chosen = [c for c in cases if split is None or c.split == split]
-    counts: Counter[str] = Counter()
-    confusions: Counter[tuple[str, str]] = Counter()
-    failures: list[Failure] = []
-    asked = Counter(c.expect for c in chosen if c.expect != NO_ENTRY)
-    for case in chosen:
-        match = kb.search(case.text)
-        outcome = _outcome(case, match)
-        counts[outcome] += 1
-        if case.expect != NO_ENTRY:
-            counts["in_scope"] += 1
-            counts[match.decision] += 1
-        if outcome in ("wrong", "chose_listed", "answered_none"):
-            got = match.entry.id if match.entry else NO_ENTRY
-            confusions[case.expect, got] += 1
-            failures.append(Failure(case.text, case.expect, match.decision, got))
-    return EvalReport(
-        split=split,
-        in_scope=counts["in_scope"],
-        out_of_scope=len(chosen) - counts["in_scope"],
-        answered_right=counts["answered_right"],
-        chose_right=counts["chose_right"],
-        chose_listed=counts["chose_listed"],
-        answered=counts["answer"],
-        chose=counts["choose"],
-        declined_right=counts["declined_right"],
-        confusions=tuple((e, g, n) for (e, g), n in confusions.most_common()),
-        failures=tuple(failures),
-        asked=tuple(sorted(asked.items())),
-    )
+    return _report(split, ((kb, case) for case in chosen))
 
 
 def cross_validate(kb: KnowledgeBase, folds: int = 5) -> EvalReport:
@@ -136,7 +108,10 @@ def cross_validate(kb: KnowledgeBase, folds: int = 5) -> EvalReport:
     without them."""
     if folds < 2:
         raise ValueError("cross-validation needs at least two folds")
-    reports = []
+    return _report(CROSS_VALIDATION, _held_out(kb, folds))
+
+
+def _held_out(kb: KnowledgeBase, folds: int) -> Iterator[tuple[KnowledgeBase, EvalCase]]:
     for fold in range(folds):
         kept, held = {}, []
         for entry in kb.entries.values():
@@ -147,31 +122,41 @@ def cross_validate(kb: KnowledgeBase, folds: int = 5) -> EvalReport:
             ]
             rest = tuple(q for i, q in enumerate(questions) if i % folds != fold)
             kept[entry.id] = dataclasses.replace(entry, questions=rest)
-        reports.append(evaluate(kb.with_entries(kept), held, None))
-    return _combined(reports, CROSS_VALIDATION)
+        without = kb.with_entries(kept)
+        yield from ((without, case) for case in held)
 
 
-def _combined(reports: Sequence[EvalReport], split: str) -> EvalReport:
-    def total(name: str) -> int:
-        return sum(getattr(report, name) for report in reports)
-
+def _report(split: str | None, searches: Iterable[tuple[KnowledgeBase, EvalCase]]) -> EvalReport:
+    """Each case searched in its knowledge base, the outcomes counted."""
+    counts: Counter[str] = Counter()
     confusions: Counter[tuple[str, str]] = Counter()
+    failures: list[Failure] = []
     asked: Counter[str] = Counter()
-    for report in reports:
-        confusions.update({(e, g): n for e, g, n in report.confusions})
-        asked.update(dict(report.asked))
+    for kb, case in searches:
+        match = kb.search(case.text)
+        outcome = _outcome(case, match)
+        counts[outcome] += 1
+        counts["cases"] += 1
+        if case.expect != NO_ENTRY:
+            asked[case.expect] += 1
+            counts["in_scope"] += 1
+            counts[match.decision] += 1
+        if outcome in ("wrong", "chose_listed", "answered_none"):
+            got = match.entry.id if match.entry else NO_ENTRY
+            confusions[case.expect, got] += 1
+            failures.append(Failure(case.text, case.expect, match.decision, got))
     return EvalReport(
         split=split,
-        in_scope=total("in_scope"),
-        out_of_scope=total("out_of_scope"),
-        answered_right=total("answered_right"),
-        chose_right=total("chose_right"),
-        chose_listed=total("chose_listed"),
-        answered=total("answered"),
-        chose=total("chose"),
-        declined_right=total("declined_right"),
+        in_scope=counts["in_scope"],
+        out_of_scope=counts["cases"] - counts["in_scope"],
+        answered_right=counts["answered_right"],
+        chose_right=counts["chose_right"],
+        chose_listed=counts["chose_listed"],
+        answered=counts["answer"],
+        chose=counts["choose"],
+        declined_right=counts["declined_right"],
         confusions=tuple((e, g, n) for (e, g), n in confusions.most_common()),
-        failures=tuple(f for report in reports for f in report.failures),
+        failures=tuple(failures),
         asked=tuple(sorted(asked.items())),
     )
 
