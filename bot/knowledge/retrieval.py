@@ -76,7 +76,8 @@ class Tuning:
     answer_margin: float = 0.08  # … and this much more than the next one
     # Nothing scoring below this is close enough: decline … (0.28 declined one in ten of the
     # entries' own questions when held out, mostly long, chatty ones: 我表弟在家具厂开电锯把
-    # 手指头锯了一截…; 0.22 declines 5.5% of them and 2 more of 172 out-of-scope messages.)
+    # 手指头锯了一截…; 0.22 about half as many, for 2 more of 172 out-of-scope messages
+    # answered.)
     none_below: float = 0.22
     # … and for a message without a single word of the domain (no word of topic.txt, the
     # synonym table or the dictionary: 快递到哪了, 你叫什么名字), which is rarely a question
