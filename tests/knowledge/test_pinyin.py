@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.knowledge import KnowledgeBase
 from bot.knowledge.pinyin import PinyinReader
+from handlers.knowledge import load_kb
 
 KB = Path(__file__).resolve().parents[2] / "content" / "kb"
 
@@ -38,7 +38,7 @@ def test_pinyin_runs_become_words(reader: PinyinReader, text: str, read: str) ->
 
 
 def test_pinyin_questions_find_their_entry() -> None:
-    kb = KnowledgeBase.load([KB])
+    kb = load_kb([KB.parent])
     for text, expected in [
         ("ldgx 怎么证明", "labour.prove_employment"),
         ("syq 超时了能要pc吗", "labour.probation_illegal"),

@@ -18,13 +18,14 @@ from bot.knowledge import (
 )
 from bot.knowledge.retrieval import Tuning, decide
 from bot.knowledge.text import Rewriter, char_ngrams, normalize, plain_question
+from handlers.knowledge import load_kb
 
 KB = Path(__file__).resolve().parents[2] / "content" / "kb"
 
 
 @pytest.fixture(scope="module")
 def kb() -> KnowledgeBase:
-    return KnowledgeBase.load([KB])
+    return load_kb([KB.parent])  # the service's own loader: shared with the app's tests
 
 
 @pytest.fixture(scope="module")
