@@ -6,6 +6,10 @@ LIBLINEAR (one-vs-rest linear SVM, as scikit-learn's LinearSVC) when the knowled
 built, in well under a second, and only its weights are kept: a message is scored by adding up
 the weights of its terms, in tens of microseconds. Its margins, standardised over all entries,
 re-order the entries BM25 found.
+
+It also learns one class more than there are entries: messages that are not ours (decline.txt:
+快递到哪了, 车险哪家便宜). BM25 sees only what a message shares with the entries; this class
+sees what it shares with the things workers ask that we do not answer.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,15 +33,38 @@ def features(terms: Terms) -> list[str]:
     ]
 
 
-class EntryClassifier:
-    """Entries are numbered 0…n-1; ``docs[i]`` is a question of entry ``labels[i]``."""
+@dataclass(frozen=True)
+class Margins:
+    """A message's margin for each entry and for "not ours", in the same standardised units
+    (over the entries: mean 0, deviation 1)."""
 
-    def __init__(self, docs: Sequence[Terms], labels: Sequence[int], *, c: float = 3.0) -> None:
+    entries: np.ndarray
+    decline: float | None  # None when no messages to decline were learnt
+
+
+class EntryClassifier:
+    """Entries are numbered 0…n-1; ``docs[i]`` is a question of entry ``labels[i]``;
+    ``declines`` are messages of none of them."""
+
+    def __init__(
+        self,
+        docs: Sequence[Terms],
+        labels: Sequence[int],
+        *,
+        declines: Sequence[Terms] = (),
+        c: float = 3.0,
+    ) -> None:
         # Imported here: only building a knowledge base trains, and the commands that merely
         # import the package (forms, broadcasts, check-config) need not load them.
         from liblinear.liblinearutil import parameter, problem, train
         from scipy.sparse import csr_matrix
 
+        self.size = len(set(labels))
+        if sorted(set(labels)) != list(range(self.size)):
+            raise ValueError("every entry needs at least one question")
+        self._declines = bool(declines)
+        docs = [*docs, *declines]
+        labels = [*labels, *(self.size for _ in declines)]
         counted = [Counter(features(d)) for d in docs]
         vocabulary: dict[str, int] = {}
         frequency: Counter[int] = Counter()
@@ -49,9 +77,6 @@ class EntryClassifier:
             [math.log((1 + n) / (1 + frequency[i])) + 1 for i in range(len(vocabulary))]
         )
         self._vocabulary = vocabulary
-        self.size = len(set(labels))
-        if sorted(set(labels)) != list(range(self.size)):
-            raise ValueError("every entry needs at least one question")
         indptr: list[int] = [0]
         indices: list[int] = []
         values: list[float] = []
@@ -86,15 +111,19 @@ class EntryClassifier:
         norm = np.linalg.norm(values)
         return columns, values / norm if norm else values
 
-    def margins(self, terms: Terms) -> np.ndarray | None:
-        """Each entry's margin, standardised over all entries (mean 0, deviation 1); None
-        when the message has no term the classifier knows, or there are two entries or
-        fewer (nothing to re-order by)."""
+    def margins(self, terms: Terms) -> Margins | None:
+        """The message's margins; None when it has no term the classifier knows, or there
+        are two entries or fewer (nothing to re-order by)."""
         if self.size < 3:
             return None
         columns, values = self._tfidf(Counter(features(terms)))
         if not columns:
             return None
         raw = values @ self._by_feature[columns] + self._bias
-        spread = raw.std()
-        return (raw - raw.mean()) / spread if spread else None
+        entries = raw[: self.size]
+        spread = entries.std()
+        if not spread:
+            return None
+        mean = entries.mean()
+        decline = float((raw[self.size] - mean) / spread) if self._declines else None
+        return Margins((entries - mean) / spread, decline)

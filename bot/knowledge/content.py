@@ -20,6 +20,7 @@ from bot.knowledge.text import DictionaryWord, normalize
 SYNONYMS_FILE = "synonyms.toml"
 DICTIONARY_FILE = "dict.txt"
 TOPIC_FILE = "topic.txt"
+DECLINE_FILE = "decline.txt"
 EVAL_PREFIX = "eval_"
 CATEGORIES = frozenset({"enrolment", "legal"})
 SPLITS = frozenset({"tune", "test"})
@@ -201,6 +202,26 @@ def load_topic_words(folders: Sequence[Path]) -> list[str]:
     """The domain's own words (``topic.txt`` of the folders, any number per line, ``#``
     comments): a message with none of them needs a higher score to be answered."""
     return [normalize(w) for _, _, parts in _word_lines(folders, TOPIC_FILE) for w in parts]
+
+
+def load_declines(folders: Sequence[Path], entries: Mapping[str, Entry]) -> list[str]:
+    """Messages that are not ours to answer (``decline.txt`` of the folders, one per line,
+    ``#`` comments): 车险哪家便宜, 下周会不会降温. The classifier learns them as one more class,
+    and a message it places there is declined. A line that is also a question of one of the
+    ``entries`` is refused: the same words cannot be both answered and declined."""
+    questions = {
+        normalize(q): entry.id
+        for entry in entries.values()
+        for q in (entry.title, *entry.questions)
+    }
+    declines: list[str] = []
+    for path, number, parts in _word_lines(folders, DECLINE_FILE):
+        text = " ".join(parts)
+        owner = questions.get(normalize(text))
+        if owner is not None:
+            raise ContentError(path, f"line {number}: {text!r} is a question of {owner!r}")
+        declines.append(text)
+    return declines
 
 
 def _word_lines(folders: Sequence[Path], name: str) -> Iterator[tuple[Path, int, list[str]]]:

@@ -10,7 +10,7 @@ import jinja2
 import pytest
 
 from bot.knowledge import ContentError, Entry, EvalCase, load_entries, load_eval_cases
-from bot.knowledge.content import NO_ENTRY, load_synonyms
+from bot.knowledge.content import NO_ENTRY, load_declines, load_synonyms
 from bot.knowledge.text import normalize
 
 KB = Path(__file__).resolve().parents[2] / "content" / "kb"
@@ -85,10 +85,13 @@ def test_enough_entries_and_evaluation_cases(
 def test_eval_cases_are_not_copies_of_the_questions(
     entries: dict[str, Entry], cases: list[EvalCase]
 ) -> None:
-    # A case that repeats a question measures nothing.
+    # A case that repeats a question, or a message learnt as not ours, measures nothing.
     questions = {normalize(q) for e in entries.values() for q in (e.title, *e.questions)}
     copies = [c.text for c in cases if normalize(c.text) in questions]
     assert not copies
+    declines = {normalize(text) for text in load_declines([KB], entries)}
+    assert len(declines) >= 100
+    assert not [c.text for c in cases if normalize(c.text) in declines]
 
 
 def test_synonym_table_loads() -> None:
@@ -187,6 +190,18 @@ def test_broken_toml_and_bad_eval_cases_name_the_file(tmp_path: Path) -> None:
     cases.write_text('[[case]]\ntext = "x"\nexpect = "t.nine"\nsplit = "tune"\n', "utf-8")
     with pytest.raises(ContentError, match=r"unknown id 't\.nine'"):
         load_eval_cases([tmp_path / "b"], known_ids={"t.one", "t.two"})
+
+
+def test_a_message_both_asked_and_declined_is_refused(tmp_path: Path) -> None:
+    write(tmp_path, "a.toml", GOOD)
+    path = write(tmp_path, "decline.txt", "# 不归我们答\n车险哪家便宜\n\n被开除了怎么办！\n")
+    with pytest.raises(
+        ContentError, match=r"line 4: '被开除了怎么办！' is a question of 't\.two'"
+    ) as info:
+        load_declines([tmp_path], load_entries([tmp_path]))
+    assert str(path) in str(info.value)
+    path.write_text("车险哪家便宜  # 保险\n", encoding="utf-8")
+    assert load_declines([tmp_path], load_entries([tmp_path])) == ["车险哪家便宜"]
 
 
 def test_a_missing_folder_is_skipped_but_not_all_of_them(tmp_path: Path) -> None:

@@ -33,12 +33,9 @@ def cases(kb: KnowledgeBase) -> list[EvalCase]:
     return load_eval_cases([KB], known_ids=kb.entries.keys())
 
 
-# The product's target is 0.90 for both figures (held-out top-1 and out-of-scope decline).
-# Measured today: 0.889 and 0.878, so neither is there yet and these floors only stop a
-# change from making things worse. Raise them as the figures improve; never tune on "test".
+# The product's target for both figures (held-out top-1 and out-of-scope decline); measured
+# 0.901 and 0.951. Never tune on "test": a change that fails here is judged on tune and cv.
 TARGET = 0.90
-ACCURACY_FLOOR = 0.88
-DECLINE_FLOOR = 0.87
 
 
 def test_held_out_accuracy_and_decline_rate(kb: KnowledgeBase, cases: list[EvalCase]) -> None:
@@ -47,8 +44,8 @@ def test_held_out_accuracy_and_decline_rate(kb: KnowledgeBase, cases: list[EvalC
     # held-out messages included, and nobody should tune on those.
     accuracy, decline_rate, summary = report.accuracy, report.decline_rate, format_report(report)
     assert report.in_scope >= 100 and report.out_of_scope >= 20
-    assert accuracy >= ACCURACY_FLOOR, summary
-    assert decline_rate >= DECLINE_FLOOR, summary
+    assert accuracy >= TARGET, summary
+    assert decline_rate >= TARGET, summary
 
 
 @pytest.mark.parametrize(
@@ -72,6 +69,19 @@ def test_nonsense_is_declined(kb: KnowledgeBase, text: str) -> None:
     match = kb.search(text)
     assert match.decision == "none"
     assert match.candidates == () and match.entry is None
+
+
+def test_messages_like_those_not_ours_are_declined_despite_a_shared_word(
+    kb: KnowledgeBase,
+) -> None:
+    # 周末, 国庆 and 材料 are words of entries (weekend and holiday overtime, the papers an
+    # injury claim needs); what the messages are about is what decline.txt is about.
+    not_ours = ["这个周末带娃去哪玩好", "国庆去哪旅游", "孩子上学要啥材料"]
+    assert all(kb.search(text).decision == "none" for text in not_ours)
+    for text in ["周末加班给多少钱", "国庆加班工资怎么算", "工伤认定要啥材料"]:
+        assert kb.search(text).decision == "answer", text
+    unlearnt = KnowledgeBase(kb.entries, kb.analyzer, kb.tuning, topic_words=kb.topic_words)
+    assert all(unlearnt.search(text).decision != "none" for text in not_ours)
 
 
 def test_an_asked_question_is_answered(kb: KnowledgeBase) -> None:
