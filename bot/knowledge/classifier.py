@@ -8,7 +8,7 @@ the weights of its terms, in tens of microseconds. Its margins, standardised ove
 re-order the entries BM25 found.
 
 It also learns one class more than there are entries: messages that are not ours (decline.txt:
-快递到哪了, 车险哪家便宜). BM25 sees only what a message shares with the entries; this class
+周末带娃去哪玩, 车险咋买). BM25 sees only what a message shares with the entries; this class
 sees what it shares with the things workers ask that we do not answer.
 """
 

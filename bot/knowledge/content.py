@@ -206,7 +206,7 @@ def load_topic_words(folders: Sequence[Path]) -> list[str]:
 
 def load_declines(folders: Sequence[Path], entries: Mapping[str, Entry]) -> list[str]:
     """Messages that are not ours to answer (``decline.txt`` of the folders, one per line,
-    ``#`` comments): 车险哪家便宜, 下周会不会降温. The classifier learns them as one more class,
+    ``#`` comments): 车险咋买, 周末带娃去哪玩. The classifier learns them as one more class,
     and a message it places there is declined. A line that is also a question of one of the
     ``entries`` is refused: the same words cannot be both answered and declined."""
     questions = {

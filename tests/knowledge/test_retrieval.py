@@ -74,9 +74,9 @@ def test_nonsense_is_declined(kb: KnowledgeBase, text: str) -> None:
 def test_messages_like_those_not_ours_are_declined_despite_a_shared_word(
     kb: KnowledgeBase,
 ) -> None:
-    # 周末, 国庆 and 材料 are words of entries (weekend and holiday overtime, the papers an
-    # injury claim needs); what the messages are about is what decline.txt is about.
-    not_ours = ["这个周末带娃去哪玩好", "国庆去哪旅游", "孩子上学要啥材料"]
+    # 端午, 国庆 and 材料 are words of entries (holiday overtime, the papers an injury claim
+    # needs); what the messages are about is what decline.txt is about (none is a line of it).
+    not_ours = ["端午节带孩子去哪玩", "国庆去哪旅游", "小孩转学要准备什么材料"]
     assert all(kb.search(text).decision == "none" for text in not_ours)
     for text in ["周末加班给多少钱", "国庆加班工资怎么算", "工伤认定要啥材料"]:
         assert kb.search(text).decision == "answer", text
