@@ -204,20 +204,24 @@ def load_topic_words(folders: Sequence[Path]) -> list[str]:
     return [normalize(w) for _, _, parts in _word_lines(folders, TOPIC_FILE) for w in parts]
 
 
-def load_declines(folders: Sequence[Path], entries: Mapping[str, Entry]) -> list[str]:
+def load_declines(
+    folders: Sequence[Path],
+    entries: Mapping[str, Entry],
+    *,
+    same: Callable[[str], str] = normalize,
+) -> list[str]:
     """Messages that are not ours to answer (``decline.txt`` of the folders, one per line,
     ``#`` comments): 车险咋买, 周末带娃去哪玩. The classifier learns them as one more class,
     and a message it places there is declined. A line that is also a question of one of the
-    ``entries`` is refused: the same words cannot be both answered and declined."""
+    ``entries`` is refused: the same words cannot be both answered and declined. ``same``
+    gives what is compared (the search's own rewriting, so that 入工会 and 入会 are one)."""
     questions = {
-        normalize(q): entry.id
-        for entry in entries.values()
-        for q in (entry.title, *entry.questions)
+        same(q): entry.id for entry in entries.values() for q in (entry.title, *entry.questions)
     }
     declines: list[str] = []
     for path, number, parts in _word_lines(folders, DECLINE_FILE):
         text = " ".join(parts)
-        owner = questions.get(normalize(text))
+        owner = questions.get(same(text))
         if owner is not None:
             raise ContentError(path, f"line {number}: {text!r} is a question of {owner!r}")
         declines.append(text)

@@ -213,7 +213,7 @@ class KnowledgeBase:
             *load_topic_words(folders),
         }
         analyzer = Analyzer(rewriter, dictionary)
-        declines = load_declines(folders, entries)
+        declines = load_declines(folders, entries, same=analyzer.prepare)
         return cls(entries, analyzer, tuning, topic_words=topic, declines=declines)
 
     def with_entries(self, entries: dict[str, Entry]) -> KnowledgeBase:

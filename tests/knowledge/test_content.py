@@ -9,7 +9,14 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from bot.knowledge import ContentError, Entry, EvalCase, load_entries, load_eval_cases
+from bot.knowledge import (
+    ContentError,
+    Entry,
+    EvalCase,
+    KnowledgeBase,
+    load_entries,
+    load_eval_cases,
+)
 from bot.knowledge.content import NO_ENTRY, load_declines, load_synonyms
 from bot.knowledge.text import normalize
 
@@ -202,6 +209,11 @@ def test_a_message_both_asked_and_declined_is_refused(tmp_path: Path) -> None:
     assert str(path) in str(info.value)
     path.write_text("车险哪家便宜  # 保险\n", encoding="utf-8")
     assert load_declines([tmp_path], load_entries([tmp_path])) == ["车险哪家便宜"]
+    # Compared as the search sees them: 解雇 and 开除 are one once synonyms are rewritten.
+    path.write_text("被解雇了怎么办\n", encoding="utf-8")
+    assert load_declines([tmp_path], load_entries([tmp_path])) == ["被解雇了怎么办"]
+    with pytest.raises(ContentError, match=r"line 1: '被解雇了怎么办' is a question of 't\.two'"):
+        KnowledgeBase.load([KB, tmp_path])
 
 
 def test_a_missing_folder_is_skipped_but_not_all_of_them(tmp_path: Path) -> None:
