@@ -198,6 +198,14 @@ def test_normalize_folds_width_case_and_punctuation() -> None:
     assert normalize("ＡＢＣ１２３，工资？！  没发") == "abc123 工资 没发"
 
 
+def test_a_longer_way_of_saying_wins_over_a_shorter_one_starting_before_it(
+    kb: KnowledgeBase,
+) -> None:
+    # 被炒 (a way of saying 辞退) starts one character before 炒鱿鱼 and used to win,
+    # leaving 辞退鱿鱼.
+    assert kb.analyzer.prepare("我被炒鱿鱼了") == "我辞退了"
+
+
 def test_rewriter_fixes_typos_before_synonyms() -> None:
     rewrite = Rewriter({"公会": "工会"}, {"加入工会": "入会", "会员": "工会会员"})
     assert rewrite("怎么加入公会") == "怎么入会"
