@@ -282,7 +282,8 @@ class KnowledgeBase:
         if not best:
             return [], 0.0
         closest = best[0][1] * scale
-        margins = self._classifier.margins(terms) if t.classifier else None
+        # Always asked: a re-ordering weight of 0 must not also stop the declining.
+        margins = self._classifier.margins(terms)
         if margins is not None:
             best_entry = float(margins.entries.max())
             if margins.decline is not None and margins.decline - best_entry > t.decline_over:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import textwrap
 from pathlib import Path
 
@@ -82,6 +84,10 @@ def test_messages_like_those_not_ours_are_declined_despite_a_shared_word(
         assert kb.search(text).decision == "answer", text
     unlearnt = KnowledgeBase(kb.entries, kb.analyzer, kb.tuning, topic_words=kb.topic_words)
     assert all(unlearnt.search(text).decision != "none" for text in not_ours)
+    # Re-ordering by the classifier switched off, its declining stays on.
+    unordered = copy.copy(kb)
+    unordered.tuning = dataclasses.replace(kb.tuning, classifier=0.0)
+    assert all(unordered.search(text).decision == "none" for text in not_ours)
 
 
 def test_an_asked_question_is_answered(kb: KnowledgeBase) -> None:
