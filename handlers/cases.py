@@ -16,11 +16,14 @@ from bot.dispatch.filters import state, words
 from bot.messages import Kind, Reply
 from bot.services import Periodic, Services
 from bot.storage.models import Message
+from bot.text import DIGIT, as_number
 from handlers.menu import HUMAN_WORDS
 
 router = Router("cases")
 
-_COMMAND = re.compile(r"^\s*[#＃]\s*(\d+)\s*(回复|认领|转|结案|交还机器人)?\s*(.*)$", re.S)
+_COMMAND = re.compile(
+    rf"^\s*[#＃]\s*({DIGIT}{{1,9}})\s*(回复|认领|转|结案|交还机器人)?\s*(.*)$", re.S
+)
 
 
 def setup(services: Services) -> None:
@@ -135,7 +138,10 @@ def _cadre_command(ctx: Context) -> bool | dict[str, Any]:
     m = _COMMAND.match(ctx.text)
     if m is None:
         return False
-    return {"number": int(m.group(1)), "verb": m.group(2) or "查看", "rest": m.group(3).strip()}
+    number = as_number(m.group(1))  # 「#①② 回复」 from a phone's input method is #12
+    if number is None:
+        return False
+    return {"number": number, "verb": m.group(2) or "查看", "rest": m.group(3).strip()}
 
 
 @router.command(_cadre_command)

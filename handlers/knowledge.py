@@ -17,6 +17,7 @@ from bot.dispatch import Context, Router
 from bot.dispatch.filters import state
 from bot.knowledge import Entry, KnowledgeBase, Match
 from bot.messages import Kind
+from bot.text import as_choice
 
 log = logging.getLogger(__name__)
 router = Router("knowledge")
@@ -54,8 +55,9 @@ def _picked(ctx: Context) -> bool | dict[str, Any]:
     reply = ctx.folded
     if ctx.state.name == CHOOSE:
         ids: list[str] = list(ctx.state.data.get("ids", []))
-        if reply.isdigit() and 1 <= int(reply) <= len(ids) and ids[int(reply) - 1] in kb.entries:
-            return {"entry": kb.entries[ids[int(reply) - 1]]}
+        number = as_choice(reply, len(ids))
+        if number is not None and ids[number - 1] in kb.entries:
+            return {"entry": kb.entries[ids[number - 1]]}
         return False
     asked = kb.entries.get(str(ctx.state.data.get("entry", "")))
     if asked is None or asked.followup is None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from bot.dispatch import Context, Router
 from bot.dispatch.filters import click, event, kind, normalise, words
 from bot.messages import Kind
+from bot.text import as_choice
 
 router = Router("menu")
 
@@ -70,10 +71,8 @@ class Menu:
         self._texts.clear()
 
     def pick(self, text: str) -> MenuItem | None:
-        folded = normalise(text)
-        if folded.isdigit() and 1 <= int(folded) <= len(self.items):
-            return self.items[int(folded) - 1]
-        return None
+        number = as_choice(normalise(text), len(self.items))
+        return None if number is None else self.items[number - 1]
 
 
 async def contact(ctx: Context) -> str:
@@ -138,7 +137,7 @@ async def clicked_menu(ctx: Context) -> str:
 
 
 def _picked_item(ctx: Context) -> bool | dict[str, MenuItem]:
-    if ctx.message.kind is not Kind.TEXT or not ctx.folded.isdigit():
+    if ctx.message.kind is not Kind.TEXT:
         return False
     item = get_menu(ctx).pick(ctx.folded)
     return {"item": item} if item is not None else False

@@ -10,13 +10,15 @@ from typing import Any
 from bot.dispatch.context import Context
 from bot.dispatch.router import Filter
 from bot.messages import Kind
+from bot.text import fold_digits
 
 _STRIP = re.compile(r"[\s,.!?;:，。！？；：、~～…·'\"“”‘’()（）【】\[\]<>《》]+")
 
 
 def normalise(text: str) -> str:
-    """Fold full-width characters, case and punctuation so 「菜单！」 equals 「菜单」."""
-    return _STRIP.sub("", unicodedata.normalize("NFKC", text)).lower()
+    """Fold full-width characters, case and punctuation so 「菜单！」 equals 「菜单」, and digits of
+    any script so 「②」 equals 「2」."""
+    return _STRIP.sub("", fold_digits(unicodedata.normalize("NFKC", text))).lower()
 
 
 def words(*choices: str) -> Filter:

@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.dispatch.filters import normalise
 from bot.logs import mask_phone
+from bot.text import as_choice, fold_digits, read_count
 
 TYPES = ("text", "integer", "phone", "choice", "date", "address", "yesno")
 SKIP_WORDS = frozenset({"跳过", "无", "没有", "不用", "不填", "略", "没了", "没有了", "不需要"})
@@ -26,10 +27,6 @@ NO_WORDS = frozenset(
     {"否", "不", "不是", "不对", "不要", "不需要", "没有", "无", "不同意", "n", "no", "2"}
 )
 _ADDRESS_WORDS = "楼号栋幢座室单元村路街巷道区镇乡弄院里苑园府小区社区大厦公寓宿舍"
-_CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
-_CN_DIGITS |= {"六": 6, "七": 7, "八": 8, "九": 9}
-# A unit word after a number (盒, 瓶, 元), but not more numerals: 「一百盒」 is not 「一」.
-_UNIT = r"[^\d零一二两三四五六七八九十百千万亿.]"
 
 
 class Invalid(ValueError):
@@ -71,7 +68,8 @@ class Field:
         return self.type == "text" and self.max_length > 50
 
     def parse(self, text: str, today: date) -> Any:
-        cleaned = unicodedata.normalize("NFKC", text).strip()
+        # ①②③ and the digits of other scripts read as 1 2 3 (bot/text.py).
+        cleaned = fold_digits(unicodedata.normalize("NFKC", text)).strip()
         if self.optional and self.type != "yesno" and normalise(cleaned) in SKIP_WORDS:
             return None
         try:
@@ -103,9 +101,7 @@ def _text(f: Field, text: str, today: date) -> str:
 
 
 def _integer(f: Field, text: str, today: date) -> int:
-    raw = text.replace(",", "").replace(" ", "")
-    m = re.fullmatch(rf"(\d+){_UNIT}{{0,3}}", raw)
-    number = int(m.group(1)) if m else _chinese_number(raw)
+    number = read_count(text, unit_chars=3)
     low, high = f.min, f.max
     span = f"{low}到{high}之间的" if low is not None and high is not None else ""
     if number is None:
@@ -113,19 +109,6 @@ def _integer(f: Field, text: str, today: date) -> int:
     if (low is not None and number < low) or (high is not None and number > high):
         raise Invalid(f"请回复{span}数字。")
     return number
-
-
-def _chinese_number(text: str) -> int | None:
-    """一 … 九十九, with a unit word after it (「两盒」「十五个」)."""
-    m = re.fullmatch(rf"([一二两三四五六七八九]?)(十?)([一二三四五六七八九]?){_UNIT}{{0,2}}", text)
-    if m is None or not any(m.groups()):
-        return None
-    tens, ten, ones = m.groups()
-    if ten:
-        return _CN_DIGITS.get(tens, 1) * 10 + _CN_DIGITS.get(ones, 0)
-    if ones:  # 「二三」 is not a number
-        return None
-    return _CN_DIGITS[tens]
 
 
 def _phone(f: Field, text: str, today: date) -> str:
@@ -138,8 +121,8 @@ def _phone(f: Field, text: str, today: date) -> str:
 
 def _choice(f: Field, text: str, today: date) -> str:
     folded = normalise(text)
-    if folded.isdigit() and 1 <= int(folded) <= len(f.options):
-        return f.options[int(folded) - 1]
+    if (number := as_choice(folded, len(f.options))) is not None:
+        return f.options[number - 1]
     for option in f.options:
         head = normalise(re.split(r"[（(]", option)[0])
         if folded in (normalise(option), head) or (head and head in folded):

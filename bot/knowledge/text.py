@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 import jieba
 
+from bot.text import fold_digits
+
 # Runs of anything but letters and digits (punctuation, symbols, emoji, spaces, "_").
 _NOT_WORD = re.compile(r"[\W_]+")
 # "A 不 A" questions (交不交, 合不合法, 可以不可以) ask about A: keep A, so the verb matches.
@@ -48,8 +50,9 @@ _JIEBA_LOG_LEVEL = logging.WARNING
 
 
 def normalize(text: str) -> str:
-    """Full-width → half-width (NFKC), lower case, punctuation and spaces → one space."""
-    folded = unicodedata.normalize("NFKC", text).lower()
+    """Full-width → half-width (NFKC), digits of any script → 0-9, lower case, punctuation and
+    spaces → one space."""
+    folded = fold_digits(unicodedata.normalize("NFKC", text)).lower()
     return _NOT_WORD.sub(" ", folded).strip()
 
 
