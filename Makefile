@@ -7,7 +7,7 @@ CONFIG ?= config.example.toml
 # PostgreSQL for the test suite; .ci/run starts the local server when it is down.
 export UNIONBOT_TEST_PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 
-.PHONY: setup run test pytest lint format bench clean postgres
+.PHONY: setup run test pytest lint format bench fuzz clean postgres
 
 setup: $(STAMP)
 
@@ -42,5 +42,10 @@ postgres:
 bench: setup
 	$(BIN)/python -m tests.bench
 
+# The fuzz tests of `make test`, with many more examples (a few minutes per thousand).
+FUZZ_EXAMPLES ?= 3000
+fuzz: setup postgres
+	UNIONBOT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_fuzz.py
+
 clean:
-	rm -rf $(VENV) var/*.db var/*.db-* .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var/*.db var/*.db-* .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -47,6 +47,22 @@ class Incoming:
             chat_id=chat,
         )
 
+    def oversized(self) -> str | None:
+        """What is longer than the tables hold, or None. Real ids are far shorter (an openid
+        has 28 characters); the dedup key leaves room for the prefixes of the outbox keys
+        made from it."""
+        for name, value, limit in (
+            ("account", self.account, 64),
+            ("user id", self.user_id, 128),
+            ("chat id", self.chat_id or "", 128),
+            ("message id", self.dedup_key, 200),
+            ("reply url", self.reply_url or "", 255),
+            ("conversation", self.conversation_key, 255),
+        ):
+            if len(value) > limit:
+                return f"{name} longer than {limit} characters"
+        return None
+
     @property
     def conversation_key(self) -> str:
         # A form started in a group belongs to that user in that group.

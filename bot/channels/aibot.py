@@ -26,36 +26,39 @@ _MENTION = re.compile(r"^\s*(@\S+\s*)+")
 
 
 def to_incoming(data: dict[str, Any]) -> Incoming:
-    msgtype = str(data.get("msgtype") or "")
-    sender = data.get("from")
-    user = str(sender.get("userid") or "") if isinstance(sender, dict) else ""
-    msgid = str(data.get("msgid") or "")
+    """Read a decrypted callback. A field of the wrong JSON type reads as missing: a callback
+    without a sender or message id is refused, a message without readable text is one the bot
+    cannot read (the polite reply)."""
+    text, obj = common.json_text, common.json_object
+    msgtype = text(data.get("msgtype"))
+    user = text(obj(data.get("from")).get("userid"))
+    msgid = text(data.get("msgid"))
     if not user or not msgid:
         raise BadRequest("callback without msgid or from.userid")
-    chat = str(data.get("chatid") or "") if data.get("chattype") == "group" else None
+    chat = text(data.get("chatid")) if data.get("chattype") == "group" else ""
     base: dict[str, Any] = {
         "channel": "aibot",
-        "account": str(data.get("aibotid") or ""),
+        "account": text(data.get("aibotid")),
         "user_id": user,
         "dedup_key": msgid,
         "chat_id": chat or None,
         "raw_type": msgtype,
-        "reply_url": str(data.get("response_url") or "") or None,
+        "reply_url": text(data.get("response_url")) or None,
     }
     if msgtype == "text":
-        content = str((data.get("text") or {}).get("content") or "")
+        content = text(obj(data.get("text")).get("content"))
         return Incoming(kind=Kind.TEXT, text=_MENTION.sub("", content).strip(), **base)
     if msgtype == "mixed":
-        items = (data.get("mixed") or {}).get("msg_item") or []
+        items = obj(data.get("mixed")).get("msg_item")
         parts = [
-            str((i.get("text") or {}).get("content") or "")
-            for i in items
-            if isinstance(i, dict) and i.get("msgtype") == "text"
+            text(obj(item.get("text")).get("content"))
+            for item in (items if isinstance(items, list) else [])
+            if isinstance(item, dict) and item.get("msgtype") == "text"
         ]
-        if parts:
+        if any(parts):
             return Incoming(kind=Kind.TEXT, text=_MENTION.sub("", " ".join(parts)).strip(), **base)
     if msgtype == "event":
-        name = str((data.get("event") or {}).get("eventtype") or "").lower()
+        name = text(obj(data.get("event")).get("eventtype")).lower()
         return Incoming(kind=Kind.EVENT, event=name, **base)
     return Incoming(kind=Kind.OTHER, **base)
 
@@ -83,7 +86,8 @@ class AIBotChannel(WeComCallback):
             encrypt = envelope.get("encrypt")
             if not isinstance(encrypt, str):
                 raise BadRequest("no encrypt field")
-            incoming = to_incoming(_json_object(self.decrypt(signature, timestamp, nonce, encrypt)))
+            decrypted = self.decrypt(signature, timestamp, nonce, encrypt)
+            incoming = common.checked(to_incoming(_json_object(decrypted)))
         except BadRequest as exc:
             log.warning("bad callback", extra={"channel": "aibot", "why": str(exc)})
             return web.Response(status=400, text="bad request")
@@ -116,10 +120,7 @@ class AIBotChannel(WeComCallback):
 
 
 def _json_object(data: bytes | str) -> dict[str, Any]:
-    try:
-        value = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("malformed JSON") from None
+    value = common.load_json(data)
     if not isinstance(value, dict):
         raise BadRequest("JSON is not an object")
     return value

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import time
+from typing import Any
 from xml.etree import ElementTree
 
 from aiohttp import web
 
-from bot.messages import Reply
+from bot.messages import Incoming, Reply
 
 _DTD = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
@@ -104,6 +106,55 @@ def encrypted_part(data: bytes) -> str:
     if found is not None:
         return found.group(1).decode("ascii")
     return parse_xml(data).get("Encrypt", "")
+
+
+def load_json(data: bytes | str) -> Any:
+    """Parse a JSON body; BadRequest for anything that is not JSON a client could mean: bytes
+    that are not UTF-8, a syntax error, nesting deeper than the parser recurses, a number of
+    more than 4,300 digits."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise BadRequest("JSON nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"malformed JSON: {type(exc).__name__}") from None
+
+
+# What neither a database nor a reply can carry: controls other than tab, newline and
+# carriage return (PostgreSQL refuses NUL), and a lone surrogate (JSON's "\ud800": half of an
+# emoji cut off by a client), which is not a character at all.
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """The text as sent, with a lone surrogate replaced by U+FFFD and controls dropped."""
+    if _UNSAFE.search(text) is None:
+        return text
+    return _UNSAFE.sub(lambda m: "\ufffd" if m.group() >= "\ud800" else "", text)
+
+
+def json_text(value: Any) -> str:
+    """A JSON field that should hold text: a string cleaned, a number written out, anything
+    else (an object, a list, null) empty — so a field of the wrong type reads as missing."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def json_object(value: Any) -> dict[str, Any]:
+    """A JSON field that should hold an object; anything else reads as an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def checked(incoming: Incoming) -> Incoming:
+    """The message, or BadRequest when an identifier is longer than its column holds (no
+    platform sends such; accepted, it would fail in the database instead)."""
+    problem = incoming.oversized()
+    if problem is not None:
+        raise BadRequest(problem)
+    return incoming
 
 
 def cdata_safe(text: str) -> str:

@@ -46,9 +46,8 @@ class DevChannel:
             ):
                 raise web.HTTPForbidden(text="invalid signature")
         try:
-            data = json.loads(body)
-            incoming = _incoming(data)
-        except (ValueError, TypeError, UnicodeDecodeError) as exc:
+            incoming = common.checked(_incoming(common.load_json(body)))
+        except (ValueError, common.BadRequest) as exc:
             return web.json_response({"error": f"bad request: {exc}"}, status=400)
         replies = await self.pipeline.handle(incoming, budget=None) or []
         return web.json_response(
@@ -70,14 +69,15 @@ def _incoming(data: Any) -> Incoming:
     message_id = data.get("message_id") or uuid.uuid4().hex
     if not isinstance(message_id, str) or len(message_id) > 128:
         raise ValueError("message_id must be a string")
+    clean = common.clean_text
     return Incoming(
         channel="dev",
         account="dev",
-        user_id=user,
+        user_id=clean(user),
         kind=Kind.TEXT,
-        dedup_key=message_id,
-        text=text[:2000],
-        chat_id=chat,
+        dedup_key=clean(message_id),
+        text=clean(text[:2000]),
+        chat_id=None if chat is None else clean(chat),
         raw_type="text",
         created_at=int(time.time()),
     )

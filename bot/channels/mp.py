@@ -120,7 +120,7 @@ class MPChannel:
                 fields = common.parse_xml(plain)
             else:
                 fields = common.parse_xml(body)
-            incoming = to_incoming(fields)
+            incoming = common.checked(to_incoming(fields))
         except BadRequest as exc:
             log.warning("bad callback", extra={"channel": "mp", "why": str(exc)})
             return web.Response(status=400, text="bad request")

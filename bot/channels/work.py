@@ -40,7 +40,7 @@ class WorkChannel(WeComCallback):
             if not encrypt:
                 raise BadRequest("no Encrypt element")
             plain = self.decrypt(signature, timestamp, nonce, encrypt)
-            incoming = to_incoming(common.parse_xml(plain), channel="work")
+            incoming = common.checked(to_incoming(common.parse_xml(plain), channel="work"))
         except BadRequest as exc:
             log.warning("bad callback", extra={"channel": "work", "why": str(exc)})
             return web.Response(status=400, text="bad request")

@@ -138,10 +138,15 @@ def work_encrypted(
 
 
 def aibot_encrypted(
-    path: str, payload: dict[str, Any], token: str = AIBOT_TOKEN, aes_key: str = AIBOT_AES_KEY
+    path: str,
+    payload: dict[str, Any] | str,
+    token: str = AIBOT_TOKEN,
+    aes_key: str = AIBOT_AES_KEY,
 ) -> Signed:
+    """``payload`` is the callback's JSON: a dict, or the JSON text itself (as sent)."""
     ts, nonce = str(int(time.time())), secrets.token_hex(5)
-    encrypt = _cipher(aes_key).encrypt(json.dumps(payload, ensure_ascii=False), "").decode()
+    text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+    encrypt = _cipher(aes_key).encrypt(text, "").decode()
     query = {
         "msg_signature": wechat_signature(token, ts, nonce, encrypt),
         "timestamp": ts,
