@@ -72,6 +72,8 @@ def chinese_number(text: str) -> int | None:
     三千 → 3000; None for anything that is not one (二三, 十十, 一百盒)."""
     if not text or len(text) > 12 or not set(text) <= _NUMERALS:
         return None
+    if len(text) > 1 and text[-2] in "百千万" and text[-1] in _CN_DIGITS:
+        return None  # 「一万二」 is 12000 when said, 10002 when read: ask for digits instead
     total, section, digit = 0, 0, None
     last_unit = 10**9
     for char in text:

@@ -77,6 +77,7 @@ def test_counts_in_digits_or_chinese_numerals(typed: str, count: int) -> None:
 
 def test_what_is_not_a_count() -> None:
     assert chinese_number("二三") is None and chinese_number("十十") is None
+    assert chinese_number("一万二") is None and chinese_number("一百二") is None
     assert read_count("半盒") is None and read_count("1.5") is None
     assert read_count("很多") is None and read_count("3个大箱子") is None
 
