@@ -13,6 +13,7 @@ from bot.keys import SERVICES
 from bot.storage.models import Message
 from tests.cases.test_case_loop import cadre_says
 from tests.support import wechat
+from tests.test_work_and_aibot import aibot_text
 
 Client = TestClient[Any, Any]
 
@@ -82,15 +83,7 @@ async def test_numbers_no_float_or_integer_column_holds(client: Client) -> None:
 
 
 def _aibot(**fields: Any) -> dict[str, Any]:
-    return {
-        "msgid": "t-1",
-        "aibotid": "B",
-        "chattype": "single",
-        "from": {"userid": "rider9"},
-        "msgtype": "text",
-        "text": {"content": "你好"},
-        **fields,
-    }
+    return {**aibot_text("你好", "t-1", chat=None), **fields}
 
 
 async def test_aibot_fields_of_the_wrong_type(client: Client) -> None:

@@ -22,6 +22,7 @@ from tests.fakes.wechat_server import FakeWeChat
 from tests.forms.chat import say
 from tests.support import wechat
 from tests.test_knowledge_chat import CONTENT
+from tests.test_work_and_aibot import aibot_text
 
 Client = TestClient[Any, Any]
 _ids = itertools.count(7_700_000)
@@ -103,17 +104,7 @@ async def test_menu_item_picked_with_a_circled_digit_on_every_channel(client: Cl
     )
     assert contact in reply["Content"]
 
-    signed = wechat.aibot_encrypted(
-        "/wechat/aibot",
-        {
-            "msgid": "typed-1",
-            "aibotid": "B",
-            "chattype": "single",
-            "from": {"userid": "m4"},
-            "msgtype": "text",
-            "text": {"content": typed},
-        },
-    )
+    signed = wechat.aibot_encrypted("/wechat/aibot", aibot_text(typed, "typed-1", chat=None))
     resp = await client.post(signed.path, data=signed.body)
     assert resp.status == 200
     assert contact in wechat.decrypt_aibot_reply(await resp.json())["stream"]["content"]

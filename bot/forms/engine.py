@@ -12,7 +12,7 @@ from typing import Any
 from bot.dispatch.filters import normalise
 from bot.forms.definitions import FormDef
 from bot.forms.fields import Field
-from bot.text import as_choice, as_number
+from bot.text import as_number
 
 CONFIRM = "confirm"  # the step after the last field: the summary waits for 「确认」
 
@@ -99,9 +99,8 @@ def find_field(form: FormDef, progress: Progress, text: str) -> Field | None:
     """「修改 电话」, 「修改 联系电话」 or 「修改 6」 (the line number in the summary)."""
     wanted = normalise(text)
     shown = [f for f in form.applicable(progress.answers) if f.name in progress.answers]
-    if as_number(wanted) is not None:
-        number = as_choice(wanted, len(shown))
-        return None if number is None else shown[number - 1]
+    if (number := as_number(wanted)) is not None:
+        return shown[number - 1] if 1 <= number <= len(shown) else None
     if not wanted:
         return None
     for f in shown:
