@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from tests.bench import broadcasts, callbacks, knowledge
+from tests.bench import broadcasts, callbacks, growth, knowledge
 
 
 def main() -> int:
     sections = [
         ("Knowledge base", knowledge.run),
         ("Callback throughput", callbacks.run),
+        ("Growth: a million rows in the message log", growth.run),
         ("Scheduled pushes", broadcasts.run),
     ]
     for title, run in sections:

@@ -82,12 +82,16 @@ def _has_taskset() -> bool:
     return which("taskset") is not None and (os.cpu_count() or 1) > 1
 
 
-async def drive(name: str, port: int, requests: int, first_id: int) -> Result:
-    # Distinct messages from many workers: every one is a new MsgId (no dedup shortcut).
-    signed = [
+def menu_messages(requests: int, first_id: int) -> list[wechat.Signed]:
+    """你好 from 2,000 workers, every one a new MsgId (no dedup shortcut): the menu path."""
+    return [
         wechat.mp_aes("/wechat/mp", wechat.text_xml(f"o_bench_{i % 2000}", "你好", first_id + i))
         for i in range(requests)
     ]
+
+
+async def drive(name: str, port: int, signed: list[wechat.Signed]) -> Result:
+    """Send ``signed`` over CONNECTIONS connections as fast as the server answers."""
     latencies: list[float] = []
     errors = 0
     queue: asyncio.Queue[wechat.Signed] = asyncio.Queue()
@@ -111,7 +115,7 @@ async def drive(name: str, port: int, requests: int, first_id: int) -> Result:
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
         elapsed = time.perf_counter() - started
-    return Result(name, requests, elapsed, latencies, errors)
+    return Result(name, len(signed), elapsed, latencies, errors)
 
 
 def _merged(name: str, results: list[Result]) -> Result:
@@ -124,15 +128,12 @@ def _merged(name: str, results: list[Result]) -> Result:
     )
 
 
-def run(requests: int = 10_000) -> list[str]:
-    if _has_taskset():
-        os.sched_setaffinity(0, {1})
-    lines: list[str] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "bench.toml"
-        config.write_text(
-            f"""[database]
-url = "sqlite+aiosqlite:///{tmp}/bench.db"
+def write_config(folder: Path, database: Path) -> Path:
+    """A service config for the benchmarks: the Official Account in AES mode, on SQLite."""
+    config = folder / f"{database.stem}.toml"
+    config.write_text(
+        f"""[database]
+url = "sqlite+aiosqlite:///{database}"
 migrate_on_start = true
 [bot]
 content_dirs = ["{PROJECT / "content"}"]
@@ -147,8 +148,21 @@ encoding_aes_key = "{wechat.MP_AES_KEY}"
 [outbox]
 enabled = false
 """,
-            encoding="utf-8",
-        )
+        encoding="utf-8",
+    )
+    return config
+
+
+def serve_command(config: Path) -> list[str]:
+    return [sys.executable, "-m", "bot.cli", "serve", "--config", str(config), "--port"]
+
+
+def run(requests: int = 10_000) -> list[str]:
+    if _has_taskset():
+        os.sched_setaffinity(0, {1})
+    lines: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        config = write_config(Path(tmp), Path(tmp) / "bench.db")
         commands = {
             "bare wechatpy endpoint": [
                 sys.executable,
@@ -156,21 +170,15 @@ enabled = false
                 "tests.bench.bare_endpoint",
                 "--port",
             ],
-            "unionbot full path": [
-                sys.executable,
-                "-m",
-                "bot.cli",
-                "serve",
-                "--config",
-                str(config),
-                "--port",
-            ],
+            "unionbot full path": serve_command(config),
         }
         ports = {name: free_port() for name in commands}
         procs = [start([*cmd, str(ports[name])], ports[name]) for name, cmd in commands.items()]
         try:
             for n, name in enumerate(commands):
-                asyncio.run(drive(name, ports[name], 500, 10_000_000 + n * 1_000_000))
+                asyncio.run(
+                    drive(name, ports[name], menu_messages(500, 10_000_000 + n * 1_000_000))
+                )
             # The machine's speed drifts by a third within minutes: the two are measured in
             # alternating rounds (order swapped each round), each ratio from one round.
             rounds: dict[str, list[Result]] = {name: [] for name in commands}
@@ -179,7 +187,8 @@ enabled = false
                 order = list(commands) if r % 2 == 0 else list(reversed(commands))
                 for name in order:
                     first = 20_000_000 + r * 1_000_000 + list(commands).index(name) * 100_000
-                    rounds[name].append(asyncio.run(drive(name, ports[name], per_round, first)))
+                    signed = menu_messages(per_round, first)
+                    rounds[name].append(asyncio.run(drive(name, ports[name], signed)))
         finally:
             for proc in procs:
                 proc.terminate()
