@@ -10,17 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot.app import init_app
 from bot.config import config_from_dict
+from bot.forms.sweeps import remind_and_expire
 from bot.keys import SERVICES
 from bot.messages import Incoming, Kind
 from bot.outbound import MPClient
+from bot.storage import repo
 from bot.storage.db import create_engine, session_factory
 from bot.storage.message_store import MessageStore
 from bot.storage.migrate import upgrade
-from bot.storage.models import Message, utcnow
+from bot.storage.models import Message, User, utcnow
 from bot.storage.tokens import SqlTokenStore
 from tests.conftest import make_config
 from tests.fakes.wechat_server import APP_SECRET, APPID, FakeWeChat
@@ -105,5 +107,87 @@ async def test_a_message_waits_out_another_process_holding_the_sqlite_file(
     finally:
         release.join()
         holder.close()
+        await store.close()
+        await engine.dispose()
+
+
+async def test_recovery_and_the_idle_form_sweep_read_indexes_not_whole_tables(
+    aiohttp_client: Any, db_url: str
+) -> None:
+    """The message log and the conversations grow by thousands of rows a day. The two reads
+    that look for a few rows among them — the unfinished messages at every start, the forms
+    in progress every minute — must find them through an index, not read every row there ever
+    was. The statements are the ones the code really runs, captured on their way out; the
+    tables are nearly empty here, so PostgreSQL is told to avoid a sequential scan where it
+    can (it would choose one for a few rows)."""
+    client = await aiohttp_client(init_app(make_config(db_url)))
+    services = client.app[SERVICES]
+    statements: list[tuple[str, Any]] = []
+
+    def capture(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    event.listen(services.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        async with services.sessions() as session:
+            await repo.stale_messages(session, utcnow())
+        await remind_and_expire(services)
+    finally:
+        event.remove(services.engine.sync_engine, "before_cursor_execute", capture)
+    by_table = {
+        table: next(s for s in statements if f"FROM {table}" in s[0])
+        for table in ("messages", "conversations")
+    }
+
+    async with services.engine.connect() as conn:
+        postgres = conn.dialect.name == "postgresql"
+        if postgres:
+            await conn.exec_driver_sql("SET enable_seqscan = off")
+        plans = {}
+        for table, (statement, parameters) in by_table.items():
+            explain = "EXPLAIN " if postgres else "EXPLAIN QUERY PLAN "
+            rows = await conn.exec_driver_sql(explain + statement, parameters)
+            plans[table] = " ".join(str(value) for row in rows for value in row)
+    assert "ix_messages_processing" in plans["messages"], plans["messages"]
+    assert "ix_conversations_state" in plans["conversations"], plans["conversations"]
+
+
+async def test_the_message_store_remembers_only_the_workers_of_the_last_minute(
+    db_url: str,
+) -> None:
+    """It skips writing last_seen_at for a worker seen within a minute; a worker seen longer
+    ago is written again and forgotten meanwhile, so a day of many workers does not grow the
+    process."""
+    engine = create_engine(config_from_dict({"database": {"url": db_url}}, env={}))
+    wall = [utcnow()]
+    tick = [1000.0]
+    store = MessageStore(engine, lambda: wall[0], monotonic=lambda: tick[0])
+
+    def text_from(user: str, n: int) -> Incoming:
+        return Incoming("mp", APPID, user, Kind.TEXT, f"{user}-{n}", "你好")
+
+    async def last_seen(user: str) -> Any:
+        async with engine.connect() as conn:
+            return (
+                await conn.execute(select(User.last_seen_at).where(User.external_id == user))
+            ).scalar_one()
+
+    try:
+        await asyncio.gather(*(store.begin(text_from(f"o_{i}", 0)) for i in range(300)))
+        first_seen = await last_seen("o_0")
+        assert len(store._touched) == 300
+
+        wall[0] += timedelta(seconds=30)
+        tick[0] += 30
+        await store.begin(text_from("o_0", 1))
+        assert await last_seen("o_0") == first_seen  # within the minute: not written
+
+        wall[0] += timedelta(seconds=31)
+        tick[0] += 31
+        await store.begin(text_from("o_0", 2))
+        assert await last_seen("o_0") == wall[0]  # a minute on: written again
+        assert list(store._touched) == [("mp", APPID, "o_0")]  # the other 299 forgotten
+    finally:
         await store.close()
         await engine.dispose()

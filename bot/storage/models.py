@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -62,6 +72,16 @@ class User(Base):
 
 class Conversation(Base):
     __tablename__ = "conversations"
+    # Only conversations inside a form or flow have a state: the idle-form sweep reads these.
+    __table_args__ = (
+        Index(
+            "ix_conversations_state",
+            "state",
+            "updated_at",
+            sqlite_where=text("state IS NOT NULL"),
+            postgresql_where=text("state IS NOT NULL"),
+        ),
+    )
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     state: Mapped[str | None] = mapped_column(String(64))
@@ -74,7 +94,16 @@ class Message(Base):
     """Every inbound message, keyed by the platform's id so a retry is recognised."""
 
     __tablename__ = "messages"
-    __table_args__ = (UniqueConstraint("channel", "dedup_key"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "dedup_key"),
+        # The few messages a crashed process left unfinished, found at start without a scan.
+        Index(
+            "ix_messages_processing",
+            "created_at",
+            sqlite_where=text("status = 'processing'"),
+            postgresql_where=text("status = 'processing'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     channel: Mapped[str] = mapped_column(String(16))
