@@ -20,6 +20,7 @@ import asyncio
 import logging
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -88,9 +89,15 @@ class _Begin:
 
 
 class MessageStore:
-    def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        clock: Callable[[], datetime],
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.engine = engine
         self.clock = clock
+        self.monotonic = monotonic
         self._sync: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._direct: _SqliteStatements | None = None
@@ -109,7 +116,9 @@ class MessageStore:
             self._direct = _SqliteStatements(self._sync.dialect)
         # One writer for both steps: a transaction finishes some messages and begins others.
         self._writer: Batcher[_Begin | Finish, Begun | bool] = Batcher(self._write)
-        self._touched: dict[tuple[str, str, str], tuple[int, float]] = {}
+        # Users written lately, oldest first: (id, when). Only the last TOUCH_EVERY seconds
+        # are kept, so the memory follows the workers of the last minute, not of all time.
+        self._touched: OrderedDict[tuple[str, str, str], tuple[int, float]] = OrderedDict()
         self._touched_now: list[tuple[str, str, str]] = []  # by the transaction under way
 
     async def close(self) -> None:
@@ -239,11 +248,16 @@ class MessageStore:
     ) -> dict[tuple[str, str, str], int]:
         known: dict[tuple[str, str, str], int] = {}
         stale: dict[tuple[str, str, str], Incoming] = {}
-        tick = time.monotonic()
+        tick = self.monotonic()
+        while self._touched:
+            oldest = next(iter(self._touched.values()))
+            if tick - oldest[1] < TOUCH_EVERY:
+                break
+            self._touched.popitem(last=False)
         for m in messages:
             key = _user_key(m)
             cached = self._touched.get(key)
-            if cached is not None and tick - cached[1] < TOUCH_EVERY:
+            if cached is not None:
                 known[key] = cached[0]
             else:
                 stale[key] = m
@@ -251,10 +265,8 @@ class MessageStore:
             for key, user_id in self._statements.touch_users(conn, list(stale), now).items():
                 known[key] = user_id
                 self._touched[key] = (user_id, tick)
+                self._touched.move_to_end(key)
                 self._touched_now.append(key)
-            if len(self._touched) > 100_000:  # bounded memory: forget the oldest half
-                for old in list(self._touched)[:50_000]:
-                    del self._touched[old]
         return known
 
 
