@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import xmltodict
 from aiohttp.test_utils import TestClient
 
 from bot.app import init_app
-from bot.dispatch import Router
-from bot.dispatch.filters import words
+from bot.dispatch import ConversationState, Router
+from bot.dispatch.filters import prefix, words
 from tests.conftest import AppFactory, make_config
 from tests.fakes.wechat_server import FakeWeChat
 from tests.support import wechat
@@ -117,18 +118,56 @@ async def test_conversation_state_survives_a_restart(make_client: AppFactory) ->
     assert "收到您的留言：「食堂饭菜太贵了」" in (await resp.json())["replies"][0]["text"]
 
 
+def note_taking_router() -> tuple[Router, list[str], asyncio.Event]:
+    """A handler that reads the conversation state, awaits, then writes it: the shape of a
+    race. The first note waits (up to a second) for a handler of the same conversation to
+    start meanwhile, which only happens when two messages of one conversation overlap."""
+    router = Router("notes")
+    runs: list[str] = []
+    first_started = asyncio.Event()
+    overlapped = asyncio.Event()
+
+    @router.command(prefix("记下"))
+    async def note(args: str, state: ConversationState) -> str:
+        seen = list(state.data.get("notes", []))
+        runs.append(f"{args} starts, seeing {seen}")
+        if first_started.is_set():
+            overlapped.set()
+        else:
+            first_started.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(overlapped.wait(), 1.0)
+        state.update(notes=[*seen, args])
+        runs.append(f"{args} ends")
+        return "已记下：" + "、".join([*seen, args])
+
+    return router, runs, first_started
+
+
 async def test_two_messages_of_one_user_are_handled_in_order(
     aiohttp_client: Any, db_url: str
 ) -> None:
-    client = await aiohttp_client(init_app(make_config(db_url)))
-    r1, r2 = await asyncio.gather(
-        client.post("/dev/chat", json={"user_id": "w2", "text": "留言", "message_id": "m1"}),
-        client.post("/dev/chat", json={"user_id": "w2", "text": "加班费没给", "message_id": "m2"}),
-    )
-    texts = [(await r.json())["replies"][0]["text"] for r in (r1, r2)]
-    # Either order is a real order; what must never happen is both seeing the same state.
-    assert sum("收到您的留言" in t for t in texts) <= 1
-    assert any("请直接输入" in t for t in texts)
+    router, runs, first_started = note_taking_router()
+    client = await aiohttp_client(init_app(make_config(db_url), extra_routers=[router]))
+
+    async def send(text: str, message_id: str) -> str:
+        body = {"user_id": "w2", "text": text, "message_id": message_id}
+        resp = await client.post("/dev/chat", json=body)
+        return str((await resp.json())["replies"][0]["text"])
+
+    first = asyncio.create_task(send("记下 加班费", "m1"))
+    # The second message arrives while the first one's handler is in the middle of its work.
+    await asyncio.wait_for(first_started.wait(), 5.0)
+    second = asyncio.create_task(send("记下 食堂", "m2"))
+    assert await asyncio.gather(first, second) == ["已记下：加班费", "已记下：加班费、食堂"]
+    # One after the other, in arrival order, each handler run once: the second sees the
+    # state the first saved, rather than starting on the same state and being run again.
+    assert runs == [
+        "加班费 starts, seeing []",
+        "加班费 ends",
+        "食堂 starts, seeing ['加班费']",
+        "食堂 ends",
+    ]
 
 
 async def test_feedback_card_reaches_the_cadre_group_with_phone_masked(
