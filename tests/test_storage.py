@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import threading
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,8 +18,7 @@ from bot.outbound import MPClient
 from bot.storage import repo
 from bot.storage.db import create_engine, session_factory
 from bot.storage.message_store import MessageStore
-from bot.storage.migrate import upgrade
-from bot.storage.models import Message, User, utcnow
+from bot.storage.models import Message, utcnow
 from bot.storage.tokens import SqlTokenStore
 from tests.conftest import make_config
 from tests.fakes.wechat_server import APP_SECRET, APPID, FakeWeChat
@@ -81,36 +77,6 @@ async def test_message_claimed_by_a_crashed_process_is_answered_on_start(
     assert status == "deferred"
 
 
-async def test_a_message_waits_out_another_process_holding_the_sqlite_file(
-    tmp_path: Path,
-) -> None:
-    # Another process (a `unionbot` command, a backup) keeps the file locked for longer than
-    # busy_timeout: the message is claimed once the lock is gone, not refused.
-    url = f"sqlite+aiosqlite:///{tmp_path / 'unionbot.db'}"
-    config = make_config(url)
-    engine = create_engine(config)
-    await upgrade(engine)
-    holder = sqlite3.connect(
-        tmp_path / "unionbot.db", isolation_level=None, check_same_thread=False
-    )
-    holder.execute("BEGIN IMMEDIATE")
-    release = threading.Timer(5.5, holder.execute, args=("COMMIT",))
-    release.start()
-    store = MessageStore(engine, utcnow)
-    try:
-        incoming = Incoming("mp", APPID, "o_wait", Kind.TEXT, "990002", text="你好")
-        begun = await store.begin(incoming)
-        assert begun.message_id is not None
-        async with session_factory(engine)() as session:
-            stored = (await session.execute(select(Message.dedup_key))).scalars().all()
-        assert stored == ["990002"]
-    finally:
-        release.join()
-        holder.close()
-        await store.close()
-        await engine.dispose()
-
-
 async def test_recovery_and_the_idle_form_sweep_read_indexes_not_whole_tables(
     aiohttp_client: Any, db_url: str
 ) -> None:
@@ -151,43 +117,3 @@ async def test_recovery_and_the_idle_form_sweep_read_indexes_not_whole_tables(
             plans[table] = " ".join(str(value) for row in rows for value in row)
     assert "ix_messages_processing" in plans["messages"], plans["messages"]
     assert "ix_conversations_state" in plans["conversations"], plans["conversations"]
-
-
-async def test_the_message_store_remembers_only_the_workers_of_the_last_minute(
-    db_url: str,
-) -> None:
-    """It skips writing last_seen_at for a worker seen within a minute; a worker seen longer
-    ago is written again and forgotten meanwhile, so a day of many workers does not grow the
-    process."""
-    engine = create_engine(config_from_dict({"database": {"url": db_url}}, env={}))
-    wall = [utcnow()]
-    tick = [1000.0]
-    store = MessageStore(engine, lambda: wall[0], monotonic=lambda: tick[0])
-
-    def text_from(user: str, n: int) -> Incoming:
-        return Incoming("mp", APPID, user, Kind.TEXT, f"{user}-{n}", "你好")
-
-    async def last_seen(user: str) -> Any:
-        async with engine.connect() as conn:
-            return (
-                await conn.execute(select(User.last_seen_at).where(User.external_id == user))
-            ).scalar_one()
-
-    try:
-        await asyncio.gather(*(store.begin(text_from(f"o_{i}", 0)) for i in range(300)))
-        first_seen = await last_seen("o_0")
-        assert len(store._touched) == 300
-
-        wall[0] += timedelta(seconds=30)
-        tick[0] += 30
-        await store.begin(text_from("o_0", 1))
-        assert await last_seen("o_0") == first_seen  # within the minute: not written
-
-        wall[0] += timedelta(seconds=31)
-        tick[0] += 31
-        await store.begin(text_from("o_0", 2))
-        assert await last_seen("o_0") == wall[0]  # a minute on: written again
-        assert list(store._touched) == [("mp", APPID, "o_0")]  # the other 299 forgotten
-    finally:
-        await store.close()
-        await engine.dispose()

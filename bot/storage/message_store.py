@@ -9,9 +9,11 @@ async engine's ``run_sync``; on SQLite in one worker thread with a synchronous c
 whole transaction costs one hand-over to the thread instead of one per statement (each of
 which waits its turn on a busy event loop). On SQLite the statements every message needs
 (claim, touch the user, load state, save state, store replies) also go straight to the
-driver: SQLAlchemy's work per statement (cache keys, parameter processing) cost twice what
-SQLite itself did. Values are encoded by the columns' own SQLAlchemy types, so both ways store
-the same text.
+driver by default: SQLAlchemy's work per statement (cache keys, parameter processing) cost
+twice what SQLite itself did. Values are encoded by the columns' own SQLAlchemy types, so both
+ways store the same text. The two statement sets share one interface (``_Statements``);
+``MessageStore(statements="core")`` runs the Core set on SQLite too, and
+tests/test_message_store.py holds both sets to one contract.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import (
     Column,
@@ -57,6 +59,10 @@ TOUCH_EVERY = 60.0
 LOCKED_ATTEMPTS = 3
 
 log = logging.getLogger(__name__)
+
+# Which statements the store runs: SQLAlchemy Core (any database) or the same statements
+# handed to the sqlite3 driver (SQLite only).
+StatementSet = Literal["core", "sqlite-direct"]
 
 MESSAGES = cast(Table, Message.__table__)
 USERS = cast(Table, User.__table__)
@@ -94,15 +100,23 @@ class MessageStore:
         engine: AsyncEngine,
         clock: Callable[[], datetime],
         monotonic: Callable[[], float] = time.monotonic,
+        statements: StatementSet | None = None,
     ) -> None:
+        """``statements``: by default "sqlite-direct" on SQLite (it measured faster there)
+        and "core" on PostgreSQL; "sqlite-direct" on PostgreSQL is refused."""
+        on_sqlite = engine.dialect.name == "sqlite"
+        if statements is None:
+            statements = "sqlite-direct" if on_sqlite else "core"
+        if statements == "sqlite-direct" and not on_sqlite:
+            raise ValueError("the sqlite-direct statements run on SQLite only")
         self.engine = engine
         self.clock = clock
         self.monotonic = monotonic
         self._sync: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
-        self._direct: _SqliteStatements | None = None
+        self._statements: _Statements = _CORE
         self._conn: Connection | None = None  # the thread's connection, on SQLite
-        if engine.dialect.name == "sqlite":
+        if on_sqlite:
             self._sync = create_engine(
                 engine.url.set(drivername="sqlite"),
                 pool_size=1,
@@ -113,7 +127,8 @@ class MessageStore:
             event.listen(self._sync, "connect", _driver_leaves_transactions_to_us)
             event.listen(self._sync, "begin", _begin_immediate)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="message-store")
-            self._direct = _SqliteStatements(self._sync.dialect)
+            if statements == "sqlite-direct":
+                self._statements = _SqliteStatements(self._sync.dialect)
         # One writer for both steps: a transaction finishes some messages and begins others.
         self._writer: Batcher[_Begin | Finish, Begun | bool] = Batcher(self._write)
         # Users written lately, oldest first: (id, when). Only the last TOUCH_EVERY seconds
@@ -169,8 +184,9 @@ class MessageStore:
                     return self._write_sync(self._conn, ops, now)
             except (sqlite3.Error, DBAPIError) as caught:
                 self._forget_touched()
-                # The driver's own errors (our direct statements) become SQLAlchemy's, like
-                # every other statement's: callers handle one kind of database error.
+                # The driver's own errors (the BEGIN IMMEDIATE of the hook, our direct
+                # statements) become SQLAlchemy's, like every other statement's: callers
+                # handle one kind of database error.
                 exc = (
                     DBAPIError.instance(None, None, caught, sqlite3.Error)
                     if isinstance(caught, sqlite3.Error)
@@ -196,10 +212,6 @@ class MessageStore:
             self._touched.pop(key, None)
         self._touched_now.clear()
 
-    @property
-    def _statements(self) -> _Statements:
-        return self._direct or _CORE
-
     def _write_sync(
         self, conn: Connection, ops: Sequence[_Begin | Finish], now: datetime
     ) -> list[Begun | bool]:
@@ -224,13 +236,17 @@ class MessageStore:
             conn, [i.incoming for i in items if _msg_key(i.incoming) not in claimed]
         )
         results: list[Begun] = []
+        handed_out: set[tuple[str, str]] = set()
         for item in items:
             m = item.incoming
             message_id = claimed.get(_msg_key(m))
-            if message_id is None:
+            if message_id is None or _msg_key(m) in handed_out:
+                # Claimed before, or by an earlier item of this batch (a retry that arrived
+                # with the first): only one caller handles the message.
                 status, replies = existing.get(_msg_key(m), ("processing", []))
                 results.append(Begun(None, status, replies))
                 continue
+            handed_out.add(_msg_key(m))
             state = states.get(m.conversation_key) or ConversationState(key=m.conversation_key)
             # Each message gets its own copy: the handler mutates it.
             state = ConversationState(

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages import Incoming
-from bot.storage.models import Message, Outbox, User, utcnow
+from bot.storage.models import Message, Outbox, utcnow
 
 
 def upsert_insert(session: AsyncSession, table: Any) -> Any:
@@ -23,32 +23,10 @@ def upsert_insert(session: AsyncSession, table: Any) -> Any:
 
 @dataclass(frozen=True)
 class Claim:
-    message_id: int | None  # set when this call inserted the message: we handle it
-    status: str  # status of the existing row when message_id is None
+    """A message already in the log, as another caller left it."""
+
+    status: str  # processing | done | deferred
     replies: list[dict[str, str]]
-
-
-async def claim_message(session: AsyncSession, incoming: Incoming) -> Claim:
-    """Insert the message; a unique violation means a retry of one we already have."""
-    stmt = (
-        upsert_insert(session, Message)
-        .values(
-            channel=incoming.channel,
-            dedup_key=incoming.dedup_key,
-            conversation_key=incoming.conversation_key,
-            kind=incoming.kind.value,
-            text=incoming.text[:4000],
-            status="processing",
-            replies=[],
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["channel", "dedup_key"])
-        .returning(Message.id)
-    )
-    new_id = (await session.execute(stmt)).scalar_one_or_none()
-    if new_id is not None:
-        return Claim(new_id, "processing", [])
-    return await read_claim(session, incoming)
 
 
 async def read_claim(session: AsyncSession, incoming: Incoming) -> Claim:
@@ -59,33 +37,7 @@ async def read_claim(session: AsyncSession, incoming: Incoming) -> Claim:
             )
         )
     ).one()
-    return Claim(None, row.status, list(row.replies))
-
-
-async def finish_message(
-    session: AsyncSession, message_id: int, status: str, replies: list[dict[str, str]]
-) -> None:
-    await session.execute(
-        update(Message)
-        .where(Message.id == message_id)
-        .values(status=status, replies=replies, finished_at=utcnow())
-    )
-
-
-async def touch_user(session: AsyncSession, incoming: Incoming, now: datetime) -> int:
-    """Create the user on first contact; remember when they last wrote (48 h window)."""
-    stmt = upsert_insert(session, User).values(
-        channel=incoming.channel,
-        account=incoming.account,
-        external_id=incoming.user_id,
-        member_status="unknown",
-        created_at=now,
-        last_seen_at=now,
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["channel", "account", "external_id"], set_={"last_seen_at": now}
-    ).returning(User.id)
-    return int((await session.execute(stmt)).scalar_one())
+    return Claim(row.status, list(row.replies))
 
 
 async def enqueue(
