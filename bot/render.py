@@ -1,5 +1,4 @@
-"""Jinja2 for reply texts. Replies are plain text, so nothing is HTML-escaped here; the admin
-HTML uses aiohttp-jinja2's own escaping environment."""
+"""Jinja2 for reply texts. Replies are plain text, so nothing is HTML-escaped here."""
 
 from __future__ import annotations
 

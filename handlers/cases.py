@@ -197,7 +197,3 @@ def _find_cadre(roster: Any, who: str) -> str | None:
     if who in roster.cadres:
         return str(who)
     return next((c.userid for c in roster.cadres.values() if c.name == who), None)
-
-
-def opening_message(case_id: int) -> str:  # used by forms that open a case
-    return f"已转工会工作人员，工单号 #{case_id}。"

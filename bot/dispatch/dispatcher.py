@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from itertools import groupby
+from collections.abc import Awaitable, Callable
 
 from bot.dispatch.context import Context
 from bot.dispatch.router import HandlerResult, HandlerSpec, Router
@@ -43,9 +42,6 @@ class Dispatcher(Router):
             specs = [h for router in self.walk() for h in router.handlers]
             self._ordered = sorted(specs, key=lambda h: h.stage)
         return self._ordered
-
-    def stages(self) -> Sequence[tuple[int, list[HandlerSpec]]]:
-        return [(k, list(g)) for k, g in groupby(self.ordered_handlers(), key=lambda h: h.stage)]
 
     async def feed(self, ctx: Context) -> list[Reply]:
         if self._chain is None:

@@ -86,17 +86,6 @@ def state(*prefixes: str) -> Filter:
     return check
 
 
-def any_of(*filters: Filter) -> Filter:
-    def check(ctx: Context) -> bool | dict[str, Any]:
-        for f in filters:
-            result = f(ctx)
-            if result is not False:
-                return result
-        return False
-
-    return check
-
-
 def contains(keywords: Iterable[str]) -> Filter:
     folded = tuple(normalise(k) for k in keywords)
 
