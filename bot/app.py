@@ -19,6 +19,7 @@ from bot.channels.mp import MPChannel
 from bot.channels.work import WorkChannel
 from bot.config import Config
 from bot.dispatch import Router
+from bot.logs import quiet_malformed_requests
 from bot.outbox import OutboxWorker
 from bot.pipeline import Pipeline
 from bot.render import Renderer
@@ -40,6 +41,7 @@ def init_app(
     extra_routers: Sequence[Router] = (),
 ) -> web.Application:
     """Build the service. ``extra_routers`` go first: a gateway (or a test) can add handlers."""
+    quiet_malformed_requests()
     app = web.Application(
         client_max_size=config.server.max_body_bytes, middlewares=[error_middleware]
     )

@@ -8,6 +8,12 @@ import re
 import sys
 from typing import Any
 
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
+
+# What aiohttp raises for a request it cannot read: the client's fault, not ours.
+_CLIENT_ERRORS = (HttpProcessingError, RequestPayloadError)
+
 # Mainland mobile numbers: 11 digits starting with 1[3-9]; keep the first 3 and last 4.
 _PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 # Query-string and key/value secrets as they appear in URLs and dicts.
@@ -53,6 +59,29 @@ class TextFormatter(logging.Formatter):
         )
         line = super().format(record)
         return mask(f"{line} {extras}" if extras else line)
+
+
+class ClientErrorFilter(logging.Filter):
+    """aiohttp logs a request it cannot parse (a bad chunk size, a 20 KB header, a body that is
+    not the gzip it claims to be) at ERROR with a traceback, although the fault is the
+    client's and the answer is a 400. Such records become one WARNING line naming the fault:
+    anyone can send them, and a traceback at ERROR should mean a fault of ours."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, _CLIENT_ERRORS):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg = f"{record.msg}: malformed request ({type(exc).__name__}: %s)"
+            record.args = (*(record.args or ()), " ".join(str(exc).split())[:200])
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def quiet_malformed_requests() -> None:
+    """Install :class:`ClientErrorFilter` on aiohttp's server logger (once)."""
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, ClientErrorFilter) for f in server.filters):
+        server.addFilter(ClientErrorFilter())
 
 
 def setup_logging(level: str = "INFO", fmt: str = "json") -> None:

@@ -10,7 +10,8 @@ import time
 from typing import Any
 from xml.etree import ElementTree
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.web_protocol import RequestPayloadError
 
 from bot.messages import Incoming, Reply
 
@@ -50,9 +51,20 @@ def check_timestamp(timestamp: str, window: int, now: float | None = None) -> No
 async def read_body(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    # WeChat, WeCom and the gateways send plain bodies; a compressed one is refused before
+    # anything inflates it, and the connection closed rather than kept for the next request.
+    if request.headers.get(hdrs.CONTENT_ENCODING, "identity").strip().lower() != "identity":
+        refused = web.HTTPUnsupportedMediaType(text="compressed bodies are not accepted")
+        refused.force_close()
+        raise refused
     # aiohttp stops reading past the application's client_max_size (the same limit) with a
     # 413 of its own; the check below covers a channel given a smaller limit.
-    body = await request.read()
+    try:
+        body = await request.read()
+    except (RequestPayloadError, ConnectionResetError) as exc:
+        # A body cut short (the client hung up) or not what its headers say: the client's
+        # fault, not a database outage or a fault of ours.
+        raise web.HTTPBadRequest(text=f"body could not be read: {type(exc).__name__}") from None
     if len(body) > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
     return body
