@@ -36,7 +36,7 @@ async def test_lone_surrogate_is_replaced_and_the_message_kept(client: Client) -
     status, data = await _dev(client, body.encode())
     assert status == 200
     assert "路灯坏了\ufffd" in data["replies"][0]["text"]  # the feedback was taken
-    assert await _stored_text(client, "m-\ufffd") == "路灯坏了\ufffd"
+    assert await _stored_text(client, "s1:m-\ufffd") == "路灯坏了\ufffd"
 
     status, data = await _dev(client, json.dumps({"user_id": "\udfff", "text": "你好"}).encode())
     assert status == 200 and "请回复数字选择服务" in data["replies"][0]["text"]
@@ -46,7 +46,7 @@ async def test_nul_and_controls_are_dropped_not_refused(client: Client) -> None:
     body = json.dumps({"user_id": "s2", "text": "你\u0000好\u0007", "message_id": "ctl-1"})
     status, data = await _dev(client, body.encode())
     assert status == 200 and "请回复数字选择服务" in data["replies"][0]["text"]
-    assert await _stored_text(client, "ctl-1") == "你好"
+    assert await _stored_text(client, "s2:ctl-1") == "你好"
 
 
 async def test_deeply_nested_json_is_a_bad_request(client: Client) -> None:

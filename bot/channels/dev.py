@@ -75,7 +75,9 @@ def _incoming(data: Any) -> Incoming:
         account="dev",
         user_id=clean(user),
         kind=Kind.TEXT,
-        dedup_key=clean(message_id),
+        # A gateway's message ids are unique per sender at best: one sender's id must never
+        # fetch the stored reply to another's message.
+        dedup_key=f"{clean(user)}:{clean(message_id)}",
         text=clean(text[:2000]),
         chat_id=None if chat is None else clean(chat),
         raw_type="text",
