@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.cases import delivery, service
+from bot.cases import delivery, labels, service
 from bot.cases.roster import CATEGORY_NAMES
 from bot.dispatch import Context, Router
 from bot.dispatch.dispatcher import Next
@@ -153,7 +153,10 @@ async def cadre_command(ctx: Context, number: int | None, verb: str, rest: str) 
         return ctx.render("case_refused")
     if number is None:
         return ctx.render(
-            "case_todo", cases=await service.open_cases(services, cadre), names=CATEGORY_NAMES
+            "case_todo",
+            cases=await service.open_cases(services, cadre),
+            names=CATEGORY_NAMES,
+            statuses=labels.STATUS_NAMES,
         )
     async with services.sessions() as session:
         case = await service.get_case(session, number)
@@ -162,15 +165,17 @@ async def cadre_command(ctx: Context, number: int | None, verb: str, rest: str) 
     if verb == "查看":
         async with services.sessions.begin() as session:
             await service.event(session, case.id, "read", cadre)
+        events = await service.events_of(services, case.id)
         return ctx.render(
             "case_show",
             case=case,
             category=CATEGORY_NAMES[case.category],
-            events=await service.events_of(services, case.id),
+            status=labels.status_name(case.status),
+            events=[labels.event_line(e, roster) for e in events],
             assignee=roster.name_of(case.assignee),
         )
     if case.status not in ("open", "claimed"):
-        return f"工单 #{number} 已结束（{case.status}），不能再操作。"
+        return f"工单 #{number} 已结束（{labels.status_name(case.status)}），不能再操作。"
     if verb == "回复":
         if not rest:
             return f"请写上回复内容，例如：#{number} 回复 您好，我们已联系单位。"

@@ -12,7 +12,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot import keys
-from bot.cases import service
+from bot.cases import labels, service
 from bot.cases.roster import CATEGORY_NAMES
 from bot.config import Config
 from bot.messages import Incoming, Kind
@@ -59,7 +59,7 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
         roster = service.desk(services).roster
         for c in rows:
             print(
-                f"#{c.id:<5} {CATEGORY_NAMES[c.category]:<4} {c.status:<8} "
+                f"#{c.id:<5} {CATEGORY_NAMES[c.category]:<4} {labels.status_name(c.status):<6} "
                 f"{roster.name_of(c.assignee):<6} {cn_time(c.created_at)}  "
                 f"{(c.summary.splitlines() or [''])[0][:30]}"
             )
@@ -79,7 +79,7 @@ def cmd_show(args: argparse.Namespace, config: Config) -> int:
             print(f"没有工单 #{args.number}")
             return 1
         print(
-            f"工单 #{case.id} {CATEGORY_NAMES[case.category]} {case.status} "
+            f"工单 #{case.id} {CATEGORY_NAMES[case.category]} {labels.status_name(case.status)} "
             f"负责人 {service.desk(services).roster.name_of(case.assignee)}"
         )
         print(
@@ -87,8 +87,9 @@ def cmd_show(args: argparse.Namespace, config: Config) -> int:
             f"  办结时限 {cn_time(case.resolution_due)}"
         )
         print(case.summary)
+        roster = service.desk(services).roster
         for e in await service.events_of(services, case.id):
-            print(f"  {cn_time(e.created_at)} {e.kind:<16} {e.actor:<16} {e.text[:60]}")
+            print(f"  {labels.event_line(e, roster)}")
         return 0
 
     return int(_run(config, body))

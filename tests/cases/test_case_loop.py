@@ -160,7 +160,7 @@ async def test_claim_transfer_todo_and_hand_back(
     assert "由您负责" in await cadre_says(client, "#1 认领", cadre="member01")
     assert "已转给 李律师" in await cadre_says(client, "#1 转 李律师", cadre="member01")
     shown = await cadre_says(client, "#1", cadre="legal01")
-    assert "李律师" in shown and "transferred" in shown
+    assert "李律师" in shown and "转交给 李律师" in shown
     assert "已交还机器人" in await cadre_says(client, "#1 交还机器人", cadre="legal01")
     await wait_for(fake_wechat, CS)
     # back with the bot: a question gets an answer, not silence
@@ -251,3 +251,26 @@ async def test_legal_aid_application_opens_a_case(
     assert "13800001111" not in duty[0].json["text"]["content"]
     # the worker is now with a cadre: the bot stays quiet
     assert await worker_says(client, "什么时候有人联系我", user="o_la") == ""
+
+
+async def test_cadres_read_statuses_and_events_in_chinese(
+    aiohttp_client: Any, db_url: str, fake_wechat: FakeWeChat
+) -> None:
+    client = await start(aiohttp_client, db_url, fake_wechat)
+    await worker_says(client, "我电话13912345678，老板不发工资", user="o_cn")
+    await worker_says(client, "人工", user="o_cn")
+    shown = await cadre_says(client, "#1")
+    assert "状态：待处理" in shown and "开单 职工（尾号" in shown
+    await cadre_says(client, "#1 认领")
+    await cadre_says(client, "#1 回复 您好，请带上工资条来工会。")
+    shown = await cadre_says(client, "#1")
+    assert "状态：已认领" in shown
+    for line in ("查看 李律师", "认领 李律师", "回复 李律师：您好"):
+        assert line in shown
+    assert "#1｜法律援助｜已认领" in await cadre_says(client, "待办")
+    await cadre_says(client, "#1 结案 已联系单位")
+    assert "已结束（已结案）" in await cadre_says(client, "#1 回复 还在吗")
+    shown = await cadre_says(client, "#1")
+    assert "状态：已结案" in shown and "结案 李律师：已联系单位" in shown
+    for code in ("open", "claimed", "closed", "opened", "read", "cadre_reply", "worker:"):
+        assert code not in shown
