@@ -16,13 +16,31 @@ from bot.dispatch.filters import state, words
 from bot.messages import Kind, Reply
 from bot.services import Periodic, Services
 from bot.storage.models import Message
-from bot.text import DIGIT, as_number
+from bot.text import DIGIT, MAX_DIGITS, fold_digits
 from handlers.menu import HUMAN_WORDS
 
 router = Router("cases")
 
-_COMMAND = re.compile(
-    rf"^\s*[#＃]\s*({DIGIT}{{1,9}})\s*(回复|认领|转|结案|交还机器人)?\s*(.*)$", re.S
+# 「#12 回复 …」: the number ends at a space, the end of the text, or a command word.
+_COMMAND = re.compile(rf"^\s*[#＃]\s*({DIGIT}+)(.*)$", re.S)
+# What reads as an attempt at a case command: 「#」 alone, or 「#」 and a number or a sign.
+_ATTEMPT = re.compile(rf"^\s*[#＃]\s*(?:$|[-+−－]|{DIGIT})")
+# The command words as cadres type them, and what each means.
+_VERBS = {
+    "回复": "回复",
+    "认领": "认领",
+    "转交": "转",
+    "转给": "转",
+    "转": "转",
+    "结案": "结案",
+    "交还机器人": "交还机器人",
+    "查看": "查看",
+}
+# Shown whole in 「没有工单 #…」 up to this many digits; longer is no case number at all.
+_SHOWN_DIGITS = 30
+USAGE = (
+    "工单命令：#12 查看，#12 认领，#12 回复 内容，#12 转 姓名，#12 结案 说明，"
+    "#12 交还机器人；「待办」看待办。编号后请空一格。"
 )
 
 
@@ -134,30 +152,56 @@ def _cadre_command(ctx: Context) -> bool | dict[str, Any]:
     if not _from_wecom(ctx):
         return False
     if ctx.folded == "待办":
-        return {"number": None, "verb": "待办", "rest": ""}
-    m = _COMMAND.match(ctx.text)
+        return {"digits": "", "verb": "待办", "rest": ""}
+    if _ATTEMPT.match(ctx.text) is None:
+        return False
+    return parse_command(ctx.text)
+
+
+def parse_command(text: str) -> dict[str, Any]:
+    """「#12 回复 内容」 → digits 12, verb 回复, rest 内容. 「#①② 回复」 from a phone's input
+    method is #12. Anything that is not a number followed by a space, the end or a command
+    word (「#1.5 回复」「#1e3」) is verb 用法: the cadre is shown how to write it."""
+    usage = {"digits": "", "verb": "用法", "rest": ""}
+    m = _COMMAND.match(text)
     if m is None:
-        return False
-    number = as_number(m.group(1))  # 「#①② 回复」 from a phone's input method is #12
-    if number is None:
-        return False
-    return {"number": number, "verb": m.group(2) or "查看", "rest": m.group(3).strip()}
+        return usage
+    digits, tail = fold_digits(m.group(1)), m.group(2)
+    if not (digits.isascii() and digits.isdigit()):
+        return usage
+    word = next((w for w in _VERBS if tail.lstrip().startswith(w)), None)
+    if tail and not tail[0].isspace() and word is None:
+        return usage
+    tail = tail.strip()
+    if not tail:
+        return {"digits": digits, "verb": "查看", "rest": ""}
+    if word is None:
+        return usage
+    return {"digits": digits, "verb": _VERBS[word], "rest": tail[len(word) :].strip()}
 
 
 @router.command(_cadre_command)
-async def cadre_command(ctx: Context, number: int | None, verb: str, rest: str) -> str:
+async def cadre_command(ctx: Context, digits: str, verb: str, rest: str) -> str:
     services, cadre = ctx.services, ctx.message.user_id
     roster = service.desk(services).roster
     if not roster.is_cadre(cadre):
-        await service.audit(services, cadre, "refused", f"case:{number or '-'}", command=verb)
+        subject = f"case:{digits[:_SHOWN_DIGITS] or '-'}"
+        await service.audit(services, cadre, "refused", subject, command=verb)
         return ctx.render("case_refused")
-    if number is None:
+    if verb == "用法":
+        return USAGE
+    if len(digits) > _SHOWN_DIGITS:
+        return "没有这个编号的工单。回复「待办」查看您的待办。"
+    if verb == "待办":
         return ctx.render(
             "case_todo",
             cases=await service.open_cases(services, cadre),
             names=CATEGORY_NAMES,
             statuses=labels.STATUS_NAMES,
         )
+    if len(digits) > MAX_DIGITS:  # no case has a number this long: the database is not asked
+        return f"没有工单 #{digits}。回复「待办」查看您的待办。"
+    number = int(digits)
     async with services.sessions() as session:
         case = await service.get_case(session, number)
     if case is None:

@@ -274,3 +274,27 @@ async def test_cadres_read_statuses_and_events_in_chinese(
     assert "状态：已结案" in shown and "结案 李律师：已联系单位" in shown
     for code in ("open", "claimed", "closed", "opened", "read", "cadre_reply", "worker:"):
         assert code not in shown
+
+
+async def test_a_case_number_is_read_whole_or_not_at_all(
+    aiohttp_client: Any, db_url: str, fake_wechat: FakeWeChat
+) -> None:
+    client = await start(aiohttp_client, db_url, fake_wechat)
+    await worker_says(client, "我电话13912345678，老板不发工资", user="o_num")
+    await worker_says(client, "人工", user="o_num")
+    for text in ("#1.5 回复 好", "#1e3", "#1,2 认领", "#1 你好", "#-1 回复 x", "#"):
+        answer = await cadre_says(client, text)
+        assert "工单命令" in answer and "#12 回复 内容" in answer, text
+        assert "5678" not in answer and "由您负责" not in answer, text
+    for digits in ("1234567890", "12345678901234567890"):  # past a 64-bit integer too
+        answer = await cadre_says(client, f"#{digits} 回复 x")
+        assert answer.startswith(f"没有工单 #{digits}。"), answer
+    # numbers that end at a space, the end or a command word still work
+    assert "状态：待处理" in await cadre_says(client, "#①")
+    assert "已发送" in await cadre_says(client, "#1回复 好的")
+    assert "没有工单 #2。" in await cadre_says(client, "＃２　认领")
+    await asyncio.sleep(0.1)
+    pushed = await wait_for(fake_wechat, CS)
+    assert [p.json["text"]["content"].splitlines()[-1] for p in pushed] == ["好的"]
+    events = [e.kind for e in await service.events_of(client.app[SERVICES], 1)]
+    assert "claimed" not in events and events.count("cadre_reply") == 1
