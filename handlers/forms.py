@@ -136,6 +136,8 @@ async def fill(ctx: Context) -> str | list[str]:
     if ctx.message.kind is not Kind.TEXT or not ctx.text.strip():
         return _ask(ctx, form, progress, error="请用文字回复。")
     folded = ctx.folded
+    if not folded:  # 「。」「？」「……」: nothing to read, so the question stands
+        return _ask(ctx, form, progress, error="请按下面的提示回复。")
     other = registry.by_keyword(folded)
     if other is not None:
         return begin(ctx, other, note="好的，重新开始。")

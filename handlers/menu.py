@@ -96,7 +96,13 @@ def render_menu(ctx: Context, greeting: str | None = None) -> str:
 # ── global commands: they work in any state ────────────────────────────────────────────────
 
 
-@router.global_command(words(*MENU_WORDS))
+# 「？」 folds to nothing, like 「。」 or an empty message: as a global command it would match
+# every message without a word and throw away the form or case the worker is in. Those are
+# left to the flow the worker is in, and show the menu only outside one (``nothing_to_read``).
+_menu_word = words(*(w for w in MENU_WORDS if normalise(w)))
+
+
+@router.global_command(_menu_word)
 async def show_menu(ctx: Context) -> str:
     ctx.state.clear()
     return render_menu(ctx)
@@ -146,6 +152,17 @@ def _picked_item(ctx: Context) -> bool | dict[str, MenuItem]:
 @router.command(_picked_item)
 async def menu_item(ctx: Context, item: MenuItem) -> str | None:
     return await item.action(ctx)
+
+
+def _nothing_to_read(ctx: Context) -> bool:
+    # 「？」「。」「……」「!!!」 or an empty message, and no flow took it: the menu helps.
+    return ctx.message.kind is Kind.TEXT and not ctx.folded
+
+
+@router.command(_nothing_to_read)
+async def nothing_to_read(ctx: Context) -> str:
+    ctx.state.clear()
+    return render_menu(ctx)
 
 
 # ── fallbacks ──────────────────────────────────────────────────────────────────────────────
