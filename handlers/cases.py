@@ -16,7 +16,7 @@ from bot.dispatch.filters import state, words
 from bot.messages import Kind, Reply
 from bot.services import Periodic, Services
 from bot.storage.models import Message
-from bot.text import DIGIT, MAX_DIGITS, fold_digits
+from bot.text import DIGIT, MAX_DIGITS, as_number, fold_digits
 from handlers.menu import HUMAN_WORDS
 
 router = Router("cases")
@@ -124,13 +124,24 @@ async def while_with_cadre(ctx: Context) -> None:
 
 
 def _rating(ctx: Context) -> bool | dict[str, Any]:
-    if ctx.state.name != service.STATE_RATING or ctx.folded not in {"1", "2", "3"}:
+    """While the rating question is open: 1, 2 or 3 is the rating; another number is asked
+    again once; anything else (a new question, a second wrong number) drops the rating and is
+    handled as any message would be."""
+    if ctx.state.name != service.STATE_RATING or ctx.message.kind is not Kind.TEXT:
         return False
-    return {"score": int(ctx.folded)}
+    if ctx.folded in {"1", "2", "3"}:
+        return {"score": int(ctx.folded)}
+    if as_number(ctx.folded) is not None and not ctx.state.data.get("asked_again"):
+        return {"score": None}
+    ctx.state.clear()
+    return False
 
 
 @router.flow(_rating)
-async def rated(ctx: Context, score: int) -> str:
+async def rated(ctx: Context, score: int | None) -> str:
+    if score is None:
+        ctx.state.update(asked_again=True)
+        return "请回复 1、2 或 3 评价这次服务：1 满意，2 一般，3 不满意。"
     await service.rate(
         ctx.services,
         int(ctx.state.data.get("case", 0)),

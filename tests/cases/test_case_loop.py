@@ -298,3 +298,47 @@ async def test_a_case_number_is_read_whole_or_not_at_all(
     assert [p.json["text"]["content"].splitlines()[-1] for p in pushed] == ["好的"]
     events = [e.kind for e in await service.events_of(client.app[SERVICES], 1)]
     assert "claimed" not in events and events.count("cadre_reply") == 1
+
+
+async def _closed_case(client: Client, number: int, user: str) -> None:
+    await worker_says(client, "人工", user=user)
+    assert "已结案" in await cadre_says(client, f"#{number} 结案 已处理")
+
+
+async def _satisfaction(client: Client, number: int) -> int | None:
+    async with client.app[SERVICES].sessions() as session:
+        case = await service.get_case(session, number)
+    assert case is not None
+    return case.satisfaction
+
+
+async def test_a_number_out_of_range_is_asked_again_once_then_left(
+    aiohttp_client: Any, db_url: str, fake_wechat: FakeWeChat
+) -> None:
+    client = await start(aiohttp_client, db_url, fake_wechat)
+    await _closed_case(client, 1, "o_r1")
+    assert "请回复 1、2 或 3" in await worker_says(client, "4", user="o_r1")
+    assert "谢谢" in await worker_says(client, "2", user="o_r1")
+    assert await _satisfaction(client, 1) == 2
+
+    await _closed_case(client, 2, "o_r2")
+    assert "请回复 1、2 或 3" in await worker_says(client, "０", user="o_r2")
+    second = await worker_says(client, "4", user="o_r2")  # asked once: now it is menu item 4
+    assert "评价" not in second and "您要申请哪项服务" in second
+    assert await _satisfaction(client, 2) is None
+
+
+async def test_something_else_than_a_rating_leaves_the_rating(
+    aiohttp_client: Any, db_url: str, fake_wechat: FakeWeChat
+) -> None:
+    client = await start(aiohttp_client, db_url, fake_wechat)
+    await _closed_case(client, 1, "o_r3")
+    answer = await worker_says(client, "食堂几点开门", user="o_r3")
+    assert "还没学会" in answer and "评价" not in answer
+    assert "谢谢" not in await worker_says(client, "1", user="o_r3")  # menu item 1, not a rating
+    assert await _satisfaction(client, 1) is None
+
+    await _closed_case(client, 2, "o_r4")
+    assert "请回复数字选择服务" in await worker_says(client, "菜单", user="o_r4")
+    assert "谢谢" not in await worker_says(client, "3", user="o_r4")
+    assert await _satisfaction(client, 2) is None
