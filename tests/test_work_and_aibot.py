@@ -79,6 +79,16 @@ async def test_aibot_mention_in_group_gets_a_stream_reply(client: Client) -> Non
     assert "请回复数字选择服务" in reply["stream"]["content"]
 
 
+async def test_aibot_full_width_mention_is_stripped_too(client: Client) -> None:
+    for number, text in enumerate(
+        ("＠工会小助手 菜单", "＠工会小助手　菜单", " @工会小助手 ＠小助手 菜单")
+    ):
+        signed = wechat.aibot_encrypted("/wechat/aibot", aibot_text(text, f"m-fw-{number}"))
+        resp = await client.post(signed.path, data=signed.body)
+        content = wechat.decrypt_aibot_reply(await resp.json())["stream"]["content"]
+        assert "请回复数字选择服务" in content, text
+
+
 async def test_aibot_private_chat_works_too(client: Client) -> None:
     signed = wechat.aibot_encrypted("/wechat/aibot", aibot_text("菜单", "m-2", chat=None))
     resp = await client.post(signed.path, data=signed.body)

@@ -22,7 +22,7 @@ from bot.pipeline import Pipeline
 log = logging.getLogger(__name__)
 
 RECEIVE_ID = ""  # the intelligent robot's callbacks carry no corp id
-_MENTION = re.compile(r"^\s*(@\S+\s*)+")
+_MENTION = re.compile(r"^\s*([@＠]\S+\s*)+")  # ＠ as Chinese input methods type it
 
 
 def to_incoming(data: dict[str, Any]) -> Incoming:
