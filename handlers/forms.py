@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.cases.service import STATE_OPEN, open_case, open_case_for
 from bot.dispatch import Context, Router
-from bot.dispatch.filters import kind, prefix, state, words
+from bot.dispatch.filters import kind, normalise, prefix, state, words
 from bot.forms import (
     FEATURE,
     FormDef,
@@ -31,6 +31,7 @@ from bot.forms.engine import CONFIRM, Progress
 from bot.messages import Kind
 from bot.render import CHINA
 from bot.services import Periodic, Services
+from bot.text import as_number
 from handlers import knowledge
 from handlers.menu import Menu, MenuAction
 
@@ -46,6 +47,8 @@ CONFIRM_WORDS = (
 _CONFIRM = frozenset(w.lower() for w in CONFIRM_WORDS)
 MY_WORDS = ("我的申请", "我的登记", "申请进度", "查进度", "查询进度", "我的购药登记")
 _edit = prefix("修改", "更改", "改")
+# The words of a form's summary that mean nothing outside a form.
+_FORM_WORDS = frozenset(("确认", "确认提交", "提交", "确认无误", *BACK_WORDS))
 MIN_QUESTION_CHARS = 4
 _QUESTION = re.compile(
     r"[?？]|[吗呢么嘛]$|怎么|什么|多少|能不能|可不可以|是不是|哪里|为什么|如何|咋"
@@ -120,6 +123,22 @@ async def start_by_click(ctx: Context, form: FormDef) -> str:
 @router.command(words(*MY_WORDS))
 async def my_requests(ctx: Context) -> str:
     return await _my_list(ctx)
+
+
+def _form_word(ctx: Context) -> bool:
+    """确认, 提交, 上一步 or 修改 2 with no form being filled (a form's own words are read
+    in ``fill``). 「修改合同」 and 「改签」 are no command: they go on to the knowledge base."""
+    if ctx.message.kind is not Kind.TEXT:
+        return False
+    if ctx.folded in _FORM_WORDS:
+        return True
+    edit = _edit(ctx)
+    return isinstance(edit, dict) and _edits_something(ctx, str(edit["args"]))
+
+
+@router.command(_form_word)
+async def no_form(ctx: Context) -> str:
+    return ctx.render("form_none")
 
 
 # ── filling in ─────────────────────────────────────────────────────────────────────────────
@@ -204,10 +223,20 @@ async def _at_summary(ctx: Context, form: FormDef, progress: Progress) -> str | 
         engine.edit(progress, target)
         _save(ctx, form, progress)
         return _ask(ctx, form, progress)
-    answered = _kb_answer(ctx)
+    # Only a question is looked up: 「1」 or 「好」 here is no question, and the knowledge base
+    # would answer it with whatever article mentions it.
+    answered = _kb_answer(ctx) if _QUESTION.search(ctx.text) else None
     if answered is not None:
         return [answered, _summary(ctx, form, progress)]
-    return _summary(ctx, form, progress, note="请回复「确认」提交，或「修改 项目名」改其中一项。")
+    return _summary(ctx, form, progress, note=_summary_hint(form, progress, ctx.folded))
+
+
+def _summary_hint(form: FormDef, progress: Progress, folded: str) -> str:
+    """What to reply at the summary; a bare line number is most likely an edit meant."""
+    number = as_number(folded)
+    if number is not None and 1 <= number <= len(engine.summary(form, progress.answers)):
+        return f"要改第{number}项，请回复「修改 {number}」；没问题请回复「确认」提交。"
+    return "请回复「确认」提交；要改哪项，回复「修改」加序号，例如「修改 2」。"
 
 
 def _back(ctx: Context, form: FormDef, progress: Progress) -> str:
@@ -241,13 +270,20 @@ def _kb_answer(ctx: Context) -> str | None:
     """The knowledge base's answer when it is sure, rendered without touching the state
     (``knowledge.render_entry`` would replace the form's state with its own)."""
     kb = ctx.services.features.get(knowledge.FEATURE)
-    if kb is None:
+    if kb is None or not knowledge.has_words(ctx.text):
         return None
     match = kb.search(ctx.text)
     if match.decision != "answer" or match.entry is None:
         return None
     body = ctx.services.render.from_string(match.entry.answer)
     return ctx.render("kb_answer", body=body, entry=match.entry, followup=None)
+
+
+def _edits_something(ctx: Context, wanted: str) -> bool:
+    """「修改」 alone, with a line number, or with the name of a field of some form."""
+    if not normalise(wanted) or as_number(normalise(wanted)) is not None:
+        return True
+    return any(engine.names_field(f, wanted) for f in registry_of(ctx.services).forms.values())
 
 
 def _in_group(ctx: Context) -> bool:

@@ -74,8 +74,14 @@ async def picked(ctx: Context, entry: Entry) -> str:
 # ── a question ────────────────────────────────────────────────────────────────────────────
 
 
+def has_words(text: str) -> bool:
+    """Whether the text has a word to look up. A bare number or sign (1, -1, +1, ½, #1) has
+    none, and searching it would find whatever article mentions a 1 (N+1 代通知金)."""
+    return any(char.isalpha() for char in text)
+
+
 def _search(ctx: Context) -> bool | dict[str, Any]:
-    if ctx.message.kind is not Kind.TEXT or not ctx.text.strip():
+    if ctx.message.kind is not Kind.TEXT or not has_words(ctx.text):
         return False
     match = get_kb(ctx).search(ctx.text)
     return False if match.decision == "none" else {"match": match}

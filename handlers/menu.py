@@ -154,6 +154,22 @@ async def menu_item(ctx: Context, item: MenuItem) -> str | None:
     return await item.action(ctx)
 
 
+def _not_an_item(ctx: Context) -> bool:
+    # 「0」「99」「-1」「+1」「½」「#1」: a number and no word, but no item of the menu.
+    text = ctx.folded
+    return (
+        ctx.message.kind is Kind.TEXT
+        and any(char.isnumeric() for char in text)
+        and not any(char.isalpha() for char in text)
+    )
+
+
+@router.command(_not_an_item)
+async def not_an_item(ctx: Context) -> str:
+    ctx.state.clear()  # the next number picks from this menu, not from an earlier list
+    return render_menu(ctx, greeting="没有这个选项。")
+
+
 def _nothing_to_read(ctx: Context) -> bool:
     # 「？」「。」「……」「!!!」 or an empty message, and no flow took it: the menu helps.
     return ctx.message.kind is Kind.TEXT and not ctx.folded

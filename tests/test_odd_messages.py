@@ -1,5 +1,6 @@
-"""Messages with no words in them: a lone 「。」「？」「……」「!!!」 or an empty text. Inside a
-form, a 人工 case or a 留言 they belong to that flow; only outside one do they show the menu."""
+"""Messages that are no question: a lone 「。」「？」「……」「!!!」 or an empty text, a form's
+words with no form being filled, a number that is no menu item. None of them throws away the
+flow the worker is in, and none gets an article from the knowledge base."""
 
 from __future__ import annotations
 
@@ -66,3 +67,19 @@ async def test_an_empty_message_while_leaving_a_note_keeps_the_note_open(client:
 @pytest.mark.parametrize("odd", NO_WORDS)
 async def test_no_words_outside_a_flow_show_the_menu(client: Client, odd: str) -> None:
     assert MENU in await say(client, odd)
+
+
+@pytest.mark.parametrize("word", ["确认", "提交", "上一步", "修改", "修改 2", "修改 电话"])
+async def test_form_words_outside_a_form_say_there_is_none(client: Client, word: str) -> None:
+    reply = await say(client, word)
+    assert reply.startswith("现在没有正在填写的申请")
+    assert "「菜单」" in reply and "「我的申请」" in reply and "依据" not in reply
+
+
+@pytest.mark.parametrize("typed", ["+1", "-1", "½", "#1", "0", "99"])
+async def test_a_number_that_is_no_menu_item_shows_the_menu(client: Client, typed: str) -> None:
+    reply = await say(client, typed)
+    assert reply.startswith("没有这个选项") and MENU in reply and "依据" not in reply
+    # The menu's own numbers still work.
+    line = next(x for x in reply.splitlines() if x.endswith("购药登记"))
+    assert "怎么称呼" in await say(client, line.split(".")[0])

@@ -6,6 +6,7 @@ Pure functions over :class:`Progress`, which is stored as the conversation's JSO
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,12 +102,21 @@ def find_field(form: FormDef, progress: Progress, text: str) -> Field | None:
     shown = [f for f in form.applicable(progress.answers) if f.name in progress.answers]
     if (number := as_number(wanted)) is not None:
         return shown[number - 1] if 1 <= number <= len(shown) else None
+    return _by_label(shown, wanted)
+
+
+def names_field(form: FormDef, text: str) -> bool:
+    """Whether ``text`` names one of the form's fields (answered or not): 「电话」, 「住址」."""
+    return _by_label(form.fields, normalise(text)) is not None
+
+
+def _by_label(fields: Sequence[Field], wanted: str) -> Field | None:
     if not wanted:
         return None
-    for f in shown:
+    for f in fields:
         if wanted in (normalise(f.label), f.name):
             return f
-    for f in shown:
+    for f in fields:
         label = normalise(f.label)
         if wanted in label or label in wanted:
             return f
