@@ -9,6 +9,7 @@ asked in the middle, which is answered before the form's question is asked again
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -28,6 +29,7 @@ from bot.forms import (
     sweeps,
 )
 from bot.forms.engine import CONFIRM, Progress
+from bot.forms.fields import Field
 from bot.messages import Kind
 from bot.render import CHINA
 from bot.services import Periodic, Services
@@ -171,6 +173,9 @@ async def fill(ctx: Context) -> str | list[str]:
         progress.step = engine.next_step(form, progress.answers)
         _save(ctx, form, progress)
         return _ask(ctx, form, progress)
+    wanted = _edit_wanted(ctx, form, field)
+    if wanted is not None:  # 「修改 2」 is a command, never an answer
+        return _edit_before_summary(ctx, form, progress, wanted)
     # A question typed instead of an answer. Descriptions may well contain question words,
     # so they are only read as questions when they do not fit.
     if not field.long_text and _QUESTION.search(ctx.text):
@@ -239,6 +244,34 @@ def _summary_hint(form: FormDef, progress: Progress, folded: str) -> str:
     return "请回复「确认」提交；要改哪项，回复「修改」加序号，例如「修改 2」。"
 
 
+def _edit_wanted(ctx: Context, form: FormDef, field: Field) -> str | None:
+    """What 「修改 …」 typed while a question waits wants changed, or None when the message is
+    an answer after all: 「改一下门锁」 describing a repair, 「改革」 as a name."""
+    edit = _edit(ctx)
+    if not isinstance(edit, dict):
+        return None
+    wanted = str(edit["args"])
+    if _names_an_edit([form], wanted):
+        return wanted
+    if not field.long_text and ctx.folded.startswith(("修改", "更改")):
+        return wanted
+    return None
+
+
+def _edit_before_summary(ctx: Context, form: FormDef, progress: Progress, wanted: str) -> str:
+    """Go back to a field already answered; anything else is changed at the summary."""
+    target = engine.find_field(form, progress, wanted) if normalise(wanted) else None
+    if target is not None:
+        engine.edit(progress, target)
+        _save(ctx, form, progress)
+        return _ask(ctx, form, progress)
+    if not normalise(wanted) and progress.asked:
+        note = "要改前面哪一项？请回复「修改」加序号，例如「修改 1」。"
+    else:
+        note = "请先回答下面这一项；全部填完后，核对时每一项都可以修改。"
+    return _ask(ctx, form, progress, note=note)
+
+
 def _back(ctx: Context, form: FormDef, progress: Progress) -> str:
     try:
         previous = engine.back(form, progress)
@@ -281,9 +314,14 @@ def _kb_answer(ctx: Context) -> str | None:
 
 def _edits_something(ctx: Context, wanted: str) -> bool:
     """「修改」 alone, with a line number, or with the name of a field of some form."""
-    if not normalise(wanted) or as_number(normalise(wanted)) is not None:
+    return _names_an_edit(registry_of(ctx.services).forms.values(), wanted)
+
+
+def _names_an_edit(forms: Iterable[FormDef], wanted: str) -> bool:
+    folded = normalise(wanted)
+    if not folded or as_number(folded) is not None:
         return True
-    return any(engine.names_field(f, wanted) for f in registry_of(ctx.services).forms.values())
+    return any(engine.names_field(form, wanted) for form in forms)
 
 
 def _in_group(ctx: Context) -> bool:

@@ -78,10 +78,11 @@ def answer(form: FormDef, progress: Progress, value: Any) -> None:
 
 def back(form: FormDef, progress: Progress) -> Any:
     """Step back one field; returns the answer that field had (to show it), or raises
-    ``LookupError`` at the first field. From a 修改 it returns to the summary."""
+    ``LookupError`` at the first field. From a 修改 it returns to where the worker was: the
+    summary, or the question still waiting for an answer."""
     if progress.editing:
         progress.editing = False
-        progress.step = CONFIRM
+        progress.step = next_step(form, progress.answers)
         return None
     if not progress.asked:
         raise LookupError("at the first field")
