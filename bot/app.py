@@ -1,11 +1,12 @@
-"""The app factory: ``init_app(config)`` builds everything; nothing happens at import time."""
+"""The web service around a dispatcher; ``handlers.app.init_app(config)`` wires the features into
+it. Nothing happens at import time."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 
 from aiohttp import ClientSession, ClientTimeout, web
@@ -18,45 +19,43 @@ from bot.channels.dev import DevChannel
 from bot.channels.mp import MPChannel
 from bot.channels.work import WorkChannel
 from bot.config import Config
-from bot.dispatch import Router
+from bot.dispatch import Dispatcher
 from bot.logs import quiet_malformed_requests
-from bot.outbox import OutboxWorker
+from bot.outbound.outbox import OutboxWorker
+from bot.outbound.ratelimit import build_limiter
+from bot.outbound.senders import build_senders
 from bot.pipeline import Pipeline
 from bot.render import Renderer
-from bot.senders import build_senders
 from bot.services import Periodic, Services, system_clock
 from bot.storage.db import create_engine, session_factory
 from bot.storage.migrate import upgrade
-from handlers import build_dispatcher
-from scheduler.ratelimit import build_limiter
-from scheduler.setup import setup_broadcasts
 
 log = logging.getLogger(__name__)
 
 
-def init_app(
-    config: Config,
-    *,
-    clock: Callable[[], datetime] = system_clock,
-    extra_routers: Sequence[Router] = (),
-) -> web.Application:
-    """Build the service. ``extra_routers`` go first: a gateway (or a test) can add handlers."""
-    quiet_malformed_requests()
-    app = web.Application(
-        client_max_size=config.server.max_body_bytes, middlewares=[error_middleware]
-    )
+def core_services(config: Config, clock: Callable[[], datetime] = system_clock) -> Services:
+    """What every feature builds on: the database, the reply templates, the clock."""
     engine = create_engine(config)
-    services = Services(
+    return Services(
         config=config,
         engine=engine,
         sessions=session_factory(engine),
         render=Renderer(config.content_paths()),
         clock=clock,
     )
-    dispatcher = build_dispatcher(services, extra_routers)
+
+
+def create_app(services: Services, dispatcher: Dispatcher) -> web.Application:
+    """The web service around a dispatcher: the channels, health checks, the database's life,
+    the outbox and the periodic jobs. The features are wired by their caller (handlers.app)."""
+    quiet_malformed_requests()
+    config = services.config
+    app = web.Application(
+        client_max_size=config.server.max_body_bytes, middlewares=[error_middleware]
+    )
     pipeline = Pipeline(services, dispatcher)
     app[keys.CONFIG] = config
-    app[keys.ENGINE] = engine
+    app[keys.ENGINE] = services.engine
     app[keys.SERVICES] = services
     app[keys.PIPELINE] = pipeline
 
@@ -67,8 +66,6 @@ def init_app(
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(outbound_ctx)
     app.cleanup_ctx.append(periodic_ctx)
-    # Scheduled pushes: after the outbox, which sends them (scheduler/setup.py).
-    setup_broadcasts(app, services)
     return app
 
 
@@ -118,7 +115,7 @@ async def outbound_ctx(app: web.Application) -> AsyncIterator[None]:
             senders,
             config.outbox,
             services.clock,
-            # WeChat's rate limits, kept in front of every send (scheduler/ratelimit.py).
+            # WeChat's rate limits, kept in front of every send (bot/outbound/ratelimit.py).
             limiter=build_limiter(config.broadcasts),
         )
         app[keys.OUTBOX] = worker
@@ -129,31 +126,6 @@ async def outbound_ctx(app: web.Application) -> AsyncIterator[None]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-
-def reload_content(app: web.Application) -> None:
-    """Re-read the knowledge base in a thread (building it takes a second or two, which the
-    event loop must not stand still for); on broken content keep serving the old one."""
-    task = asyncio.get_running_loop().create_task(_reload(app))
-    _RELOADS.add(task)
-    task.add_done_callback(_RELOADS.discard)
-
-
-_RELOADS: set[asyncio.Task[None]] = set()
-
-
-async def _reload(app: web.Application) -> None:
-    from bot.knowledge import ContentError
-    from handlers.knowledge import FEATURE, load_kb
-
-    services = app[keys.SERVICES]
-    try:
-        kb = await asyncio.to_thread(load_kb, services.config.content_paths())
-    except ContentError as exc:
-        log.error("content not reloaded", extra={"error": str(exc)})
-        return
-    services.features[FEATURE] = kb
-    log.warning("content reloaded")
 
 
 async def periodic_ctx(app: web.Application) -> AsyncIterator[None]:

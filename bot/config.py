@@ -158,7 +158,7 @@ class BroadcastsConfig:
     # push resent after a crash is not shown twice (at most 4 hours: WeCom's own limit).
     duplicate_check_minutes: int = 240
     # Sends allowed per window, "COUNT/SECONDS", by API: robot (per robot), work_app,
-    # appchat, mp_cs. Unnamed APIs keep the defaults in scheduler/ratelimit.py.
+    # appchat, mp_cs. Unnamed APIs keep the defaults in bot/outbound/ratelimit.py.
     rate_limits: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -6,7 +6,7 @@ from aiohttp import ClientSession, web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Config
-from bot.outbox import OutboxWorker
+from bot.outbound.outbox import OutboxWorker
 from bot.pipeline import Pipeline
 from bot.services import Services
 

@@ -7,6 +7,7 @@ other scripts have digits of their own (٣, ፪). ``str.isdigit()`` is true for 
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 # A regular-expression class for one digit as workers type it: \d (decimal digits of every
@@ -111,3 +112,12 @@ def read_count(text: str, unit_chars: int = 2) -> int | None:
     if number.isascii() and number.isdigit():
         return int(number) if len(number) <= MAX_DIGITS else None
     return chinese_number(number)
+
+
+_STRIP = re.compile(r"[\s,.!?;:，。！？；：、~～…·'\"“”‘’()（）【】\[\]<>《》]+")
+
+
+def normalise(text: str) -> str:
+    """Fold full-width characters, case and punctuation so 「菜单！」 equals 「菜单」, and digits of
+    any script so 「②」 equals 「2」."""
+    return _STRIP.sub("", fold_digits(unicodedata.normalize("NFKC", text))).lower()

@@ -1,6 +1,6 @@
 """Greetings, the main menu, 取消 / 人工, events, and the polite answers to what we cannot read.
 
-The menu lists services as numbered items; ``handlers.build_dispatcher`` fills it with what is
+The menu lists services as numbered items; ``handlers.app.build_menu`` fills it with what is
 really there, so the numbers always match a working service.
 """
 
@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bot.dispatch import Context, Router
-from bot.dispatch.filters import click, event, kind, normalise, words
+from bot.dispatch.filters import click, event, kind, words
 from bot.messages import Kind
-from bot.text import as_choice
+from bot.text import as_choice, normalise
 
 router = Router("menu")
 

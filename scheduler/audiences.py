@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import User
-from bot.storage.models_broadcasts import BroadcastRun, Delivery, Subscription
 from scheduler import surveys
 from scheduler.definitions import Broadcast
+from scheduler.models import BroadcastRun, Delivery, Subscription
 
 # Outbox channels of broadcasts (their senders are in scheduler/senders.py).
 ROBOT, APPCHAT, WORK, MP = "robot", "bcast_appchat", "bcast_work", "bcast_mp"

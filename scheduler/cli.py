@@ -22,10 +22,10 @@ from sqlalchemy import func, select
 from bot.config import Config
 from bot.services import open_services
 from bot.storage.models import User
-from bot.storage.models_broadcasts import BroadcastRun, BroadcastState
 from scheduler import audiences, roster, runs, surveys
 from scheduler.definitions import Broadcast, DefinitionError, parse_broadcast
 from scheduler.engine import BroadcastEngine, UnknownBroadcast
+from scheduler.models import BroadcastRun, BroadcastState
 from scheduler.schedules import after_quiet_hours, build_trigger, next_fire, upcoming
 from scheduler.setup import build_engine
 

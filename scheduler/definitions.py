@@ -15,7 +15,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from bot.knowledge import ContentError
+from handlers.knowledge import ContentError
 
 USER_CHANNELS = ("auto", "work_app", "mp_cs")
 FORMATS = ("text", "markdown")
@@ -317,7 +317,7 @@ def _schedule(raw: Any, fail: Fail) -> Schedule:
         cron = raw["cron"]
         if not isinstance(cron, str):
             raise fail("schedule.cron", 'must be a text such as "0 8 * * *"')
-        from scheduler.schedules import cron_trigger_fields
+        from scheduler.cron import cron_trigger_fields
 
         try:
             cron_trigger_fields(cron)

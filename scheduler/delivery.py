@@ -17,13 +17,13 @@ import jinja2
 from jinja2 import meta
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.outbound.ratelimit import SlidingWindowLimiter
 from bot.render import Renderer
 from bot.storage.models import Outbox
-from bot.storage.models_broadcasts import Delivery
 from bot.storage.repo import upsert_insert
 from scheduler.audiences import Recipient
 from scheduler.definitions import Broadcast
-from scheduler.ratelimit import SlidingWindowLimiter
+from scheduler.models import Delivery
 from scheduler.surveys import SurveyStats
 
 CHUNK = 1000

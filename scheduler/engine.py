@@ -24,10 +24,10 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
+from bot.outbound.ratelimit import build_limiter
 from bot.services import Services
 from scheduler import audiences, delivery, runs, surveys
 from scheduler.definitions import Broadcast, DefinitionError, check_topics, parse_broadcast
-from scheduler.ratelimit import build_limiter
 from scheduler.schedules import after_quiet_hours, build_trigger, fire_times
 
 log = logging.getLogger(__name__)

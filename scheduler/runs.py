@@ -11,8 +11,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import Outbox
-from bot.storage.models_broadcasts import BroadcastRun, BroadcastState, Delivery, SchedulerHeartbeat
 from bot.storage.repo import upsert_insert
+from scheduler.models import BroadcastRun, BroadcastState, Delivery, SchedulerHeartbeat
 
 # An instance renews its lease while it expands an audience; one that died loses it after this.
 LEASE = timedelta(seconds=60)

@@ -11,64 +11,15 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from scheduler.cron import cron_trigger_fields
 from scheduler.definitions import QuietHours, Schedule
 
 # crontab numbers the week from Sunday (0, and 7 again); APScheduler 3 from Monday. Names
 # mean the same to both, so a crontab weekday field is rewritten as names.
-DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 # Intervals count from here unless a start is given: "every 1d" fires at local midnight and
 # "every 7d" on Mondays, the same instants before and after a restart.
 INTERVAL_ORIGIN = datetime(2000, 1, 3)
 _TICK = timedelta(microseconds=1)
-
-
-def cron_trigger_fields(expr: str) -> dict[str, str]:
-    """The CronTrigger arguments for a standard five-field crontab rule."""
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError("expected five fields: minute hour day-of-month month day-of-week")
-    minute, hour, day, month, weekday = fields
-    values = {
-        "minute": minute,
-        "hour": hour,
-        "day": day,
-        "month": month,
-        "day_of_week": _weekdays(weekday),
-    }
-    CronTrigger(**values, timezone=UTC)  # raises ValueError on a wrong field
-    return values
-
-
-def _weekdays(field: str) -> str:
-    if field == "*":
-        return "*"
-    days: set[int] = set()
-    for part in field.lower().split(","):
-        span, _, step_text = part.partition("/")
-        try:
-            step = int(step_text) if step_text else 1
-        except ValueError:
-            raise ValueError(f"wrong weekday step in {part!r}") from None
-        if span == "*":
-            low, high = 0, 6
-        elif "-" in span:
-            first, _, last = span.partition("-")
-            low, high = _day(first), _day(last)
-        else:
-            low = _day(span)
-            high = 7 if step_text else low  # "1/2": from Monday, every other day
-        if low > high or step < 1:
-            raise ValueError(f"wrong weekday range {part!r}")
-        days.update(d % 7 for d in range(low, high + 1, step))
-    return ",".join(DAYS[d] for d in sorted(days))
-
-
-def _day(token: str) -> int:
-    if token.isdigit() and 0 <= int(token) <= 7:
-        return int(token)
-    if token[:3] in DAYS:
-        return DAYS.index(token[:3])
-    raise ValueError(f"unknown weekday {token!r} (0-7 with 0 = Sunday, or mon … sun)")
 
 
 def build_trigger(schedule: Schedule, tz: tzinfo) -> Any:

@@ -13,9 +13,9 @@ from typing import Any
 from aiohttp import ClientSession
 
 from bot.outbound import MPClient, WeChatAPIError, WorkClient
-from bot.outbox import Sender
+from bot.outbound.outbox import Sender
+from bot.outbound.token_store import SqlTokenStore
 from bot.services import Services
-from bot.storage.tokens import SqlTokenStore
 from scheduler.audiences import APPCHAT, MP, WORK
 
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bot import keys
-from bot.outbox import Sender
+from bot.outbound.outbox import Sender
 from bot.services import Services
 from scheduler.definitions import load_definitions
 from scheduler.engine import BroadcastEngine

@@ -9,9 +9,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.dispatch.filters import normalise
-from bot.storage.models_broadcasts import Subscription
 from bot.storage.repo import upsert_insert
+from bot.text import normalise
+from scheduler.models import Subscription
 
 EVERYTHING = ("全部", "所有", "全部主题", "所有主题")
 

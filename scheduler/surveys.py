@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import Message, User
-from bot.storage.models_broadcasts import BroadcastRun, Delivery
+from scheduler.models import BroadcastRun, Delivery
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.app import init_app
 from bot.config import Config, config_from_dict
 from bot.storage.migrate import upgrade
+from handlers.app import init_app
 from tests.support import wechat
 
 pytest_plugins = ["tests.fakes.fixtures"]

@@ -16,7 +16,7 @@ def unionbot(
     environ = {k: v for k, v in os.environ.items() if not k.startswith("UNIONBOT_")}
     environ.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, "-m", "handlers.cli", *args],
         cwd=cwd,
         env=environ,
         input=stdin,
@@ -91,7 +91,7 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     # `unionbot check-config | head -0`: the reader is gone before anything is written.
     config = write_config(tmp_path)
     with subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "check-config", "--config", str(config)],
+        [sys.executable, "-m", "handlers.cli", "check-config", "--config", str(config)],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 import pytest
 import xmltodict
 
-from bot.app import init_app
 from bot.channels.common import signature_matches
+from handlers.app import init_app
 from tests.conftest import make_config
 
 TOKEN = "123456"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bot.app import init_app
+from handlers.app import init_app
 from tests.conftest import make_config
 from tests.support import wechat
 

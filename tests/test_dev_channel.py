@@ -8,8 +8,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from bot.app import init_app
 from bot.channels.dev import sign
+from handlers.app import init_app
 from tests.conftest import make_config
 
 Client = TestClient[Any, Any]

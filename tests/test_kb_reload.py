@@ -43,7 +43,16 @@ def test_reload_picks_up_an_edited_answer(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("UNIONBOT_")}
     server = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve", "--config", str(config), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "handlers.cli",
+            "serve",
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+        ],
         cwd=PROJECT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -65,7 +74,7 @@ def test_reload_picks_up_an_edited_answer(tmp_path: Path) -> None:
             text.replace('answer = """\n', 'answer = """\n【新版】', 1), encoding="utf-8"
         )
         out = subprocess.run(
-            [sys.executable, "-m", "bot.cli", "kb", "reload", "--config", str(config)],
+            [sys.executable, "-m", "handlers.cli", "kb", "reload", "--config", str(config)],
             cwd=PROJECT,
             env=env,
             capture_output=True,

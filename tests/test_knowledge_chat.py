@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from handlers.knowledge import load_kb
+from handlers.knowledge.chat import load_kb
 from tests.support import wechat
 
 CONTENT = Path(__file__).resolve().parents[1] / "content"

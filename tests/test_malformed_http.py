@@ -13,7 +13,7 @@ import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestClient
 
-from bot.app import init_app
+from handlers.app import init_app
 from tests.conftest import make_config
 from tests.support import wechat
 from tests.test_work_and_aibot import aibot_text

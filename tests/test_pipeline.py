@@ -9,9 +9,9 @@ from typing import Any
 import xmltodict
 from aiohttp.test_utils import TestClient
 
-from bot.app import init_app
 from bot.dispatch import ConversationState, Router
 from bot.dispatch.filters import prefix, words
+from handlers.app import init_app
 from tests.conftest import AppFactory, make_config
 from tests.fakes.wechat_server import FakeWeChat
 from tests.support import wechat

@@ -9,17 +9,17 @@ from typing import Any
 import aiohttp
 from sqlalchemy import event, select
 
-from bot.app import init_app
 from bot.config import config_from_dict
-from bot.forms.sweeps import remind_and_expire
 from bot.keys import SERVICES
 from bot.messages import Incoming, Kind
 from bot.outbound import MPClient
+from bot.outbound.token_store import SqlTokenStore
 from bot.storage import repo
 from bot.storage.db import create_engine, session_factory
 from bot.storage.message_store import MessageStore
 from bot.storage.models import Message, utcnow
-from bot.storage.tokens import SqlTokenStore
+from handlers.app import init_app
+from handlers.forms.sweeps import remind_and_expire
 from tests.conftest import make_config
 from tests.fakes.wechat_server import APP_SECRET, APPID, FakeWeChat
 

@@ -11,11 +11,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from bot.app import init_app
 from bot.keys import SERVICES
-from bot.storage.models_cases import Case
 from bot.text import as_choice, as_number, chinese_number, fold_digits, read_count
-from handlers.knowledge import load_kb
+from handlers.app import init_app
+from handlers.cases.models import Case
+from handlers.knowledge.chat import load_kb
 from tests.cases.test_case_loop import CS, cadre_says, wait_for, worker_says
 from tests.conftest import make_config
 from tests.fakes.wechat_server import FakeWeChat

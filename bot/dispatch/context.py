@@ -6,35 +6,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.messages import Incoming, Reply
+from bot.state import ConversationState
+from bot.text import normalise
 
 if TYPE_CHECKING:
     from bot.services import Services
-
-
-@dataclass
-class ConversationState:
-    """The stored state of one conversation. ``name`` is a string such as ``"form:medicine"``
-    so it survives a restart; ``data`` is JSON. Changes are saved after the handler returns."""
-
-    key: str
-    name: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-    version: int = 0
-    dirty: bool = False
-    exists: bool = False
-
-    def set(self, name: str | None, **data: Any) -> None:
-        self.name = name
-        self.data = dict(data)
-        self.dirty = True
-
-    def update(self, **data: Any) -> None:
-        self.data.update(data)
-        self.dirty = True
-
-    def clear(self) -> None:
-        if self.name is not None or self.data:
-            self.set(None)
 
 
 @dataclass
@@ -56,8 +32,6 @@ class Context:
         every word filter compares against it)."""
         cached = self.extra.get("_folded")
         if cached is None:
-            from bot.dispatch.filters import normalise
-
             cached = self.extra["_folded"] = normalise(self.message.text)
         return str(cached)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Iterable
 from typing import Any
@@ -10,15 +9,7 @@ from typing import Any
 from bot.dispatch.context import Context
 from bot.dispatch.router import Filter
 from bot.messages import Kind
-from bot.text import fold_digits
-
-_STRIP = re.compile(r"[\s,.!?;:，。！？；：、~～…·'\"“”‘’()（）【】\[\]<>《》]+")
-
-
-def normalise(text: str) -> str:
-    """Fold full-width characters, case and punctuation so 「菜单！」 equals 「菜单」, and digits of
-    any script so 「②」 equals 「2」."""
-    return _STRIP.sub("", fold_digits(unicodedata.normalize("NFKC", text))).lower()
+from bot.text import normalise
 
 
 def words(*choices: str) -> Filter:

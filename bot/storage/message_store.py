@@ -47,8 +47,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.batching import Batcher
-from bot.dispatch.context import ConversationState
 from bot.messages import Incoming
+from bot.state import ConversationState
 from bot.storage.db import _sqlite_pragmas
 from bot.storage.models import Conversation, Message, Outbox, User
 

@@ -119,7 +119,7 @@ work_app = "{RATE}/1"
 
     def unionbot(self, *args: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", *args, "--config", str(self.config)],
+            [sys.executable, "-m", "handlers.cli", *args, "--config", str(self.config)],
             cwd=PROJECT,
             env=_environment(),
             stdout=subprocess.PIPE,

@@ -154,7 +154,7 @@ enabled = false
 
 
 def serve_command(config: Path) -> list[str]:
-    return [sys.executable, "-m", "bot.cli", "serve", "--config", str(config), "--port"]
+    return [sys.executable, "-m", "handlers.cli", "serve", "--config", str(config), "--port"]
 
 
 def run(requests: int = 10_000) -> list[str]:

@@ -133,7 +133,7 @@ def seed(database: Path, messages: int, questions: list[str]) -> float:
 
 def _migrate(config: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "bot.cli", "db", "upgrade", "--config", str(config)],
+        [sys.executable, "-m", "handlers.cli", "db", "upgrade", "--config", str(config)],
         cwd=PROJECT,
         check=True,
         capture_output=True,

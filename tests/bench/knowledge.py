@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.knowledge import bench, format_bench
+from handlers.knowledge import bench, format_bench
 
 PROJECT = Path(__file__).resolve().parents[2]
 KB = PROJECT / "content" / "kb"
@@ -15,7 +15,7 @@ KB = PROJECT / "content" / "kb"
 COLD_START = f"""
 import time
 started = time.perf_counter()
-from bot.knowledge.retrieval import KnowledgeBase
+from handlers.knowledge.retrieval import KnowledgeBase
 KnowledgeBase.load([__import__("pathlib").Path({str(KB)!r})]).search("工资拖了怎么办")
 print(f"{{time.perf_counter() - started:.2f}}")
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from bot.cases.calendar import CHINA, load_calendar
+from handlers.cases.calendar import CHINA, load_calendar
 
 CALENDAR = load_calendar(Path(__file__).resolve().parents[2] / "content" / "calendar.toml")
 

@@ -11,11 +11,11 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from bot.app import init_app
-from bot.cases import service
 from bot.keys import SERVICES
 from bot.storage.models import AuditLog
-from bot.storage.models_cases import Case
+from handlers.app import init_app
+from handlers.cases import service
+from handlers.cases.models import Case
 from tests.conftest import make_config
 from tests.fakes.wechat_server import FakeWeChat
 from tests.support import wechat

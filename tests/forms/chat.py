@@ -149,7 +149,7 @@ def kb_question(marked: bool = True) -> tuple[str, str]:
     """A question the knowledge base answers (with a question mark or word, or without) and
     the source line of its answer."""
     from bot.config import PROJECT_ROOT
-    from handlers.knowledge import load_kb
+    from handlers.knowledge.chat import load_kb
 
     kb = load_kb([PROJECT_ROOT / "content"])
     for text in _QUESTIONS if marked else _STATEMENTS:

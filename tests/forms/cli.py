@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
 from bot.config import PROJECT_ROOT
+from handlers.cli import main
 
 
 def write_config(folder: Path, db_url: str, extra: str = "") -> Path:

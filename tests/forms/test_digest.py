@@ -6,9 +6,9 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from bot import keys
-from bot.app import init_app
-from bot.forms.digest import send_digest
 from bot.render import CHINA
+from handlers.app import init_app
+from handlers.forms.digest import send_digest
 from tests.conftest import make_config
 from tests.fakes.wechat_server import FakeWeChat
 from tests.forms.chat import (

@@ -9,8 +9,8 @@ from typing import Any
 import openpyxl
 import pytest
 
-from bot.app import init_app
 from bot.render import CHINA
+from handlers.app import init_app
 from tests.conftest import make_config
 from tests.forms.chat import MEDICINE, Client, Clock, fill, number_in, say
 from tests.forms.cli import unionbot, write_config

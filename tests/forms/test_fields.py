@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.forms import Field, Invalid
+from handlers.forms import Field, Invalid
 
 TODAY = date(2026, 11, 22)
 

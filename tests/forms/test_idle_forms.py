@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import select
 
 from bot import keys
-from bot.app import init_app
-from bot.forms.sweeps import remind_and_expire
 from bot.storage.models import AuditLog, Conversation
+from handlers.app import init_app
+from handlers.forms.sweeps import remind_and_expire
 from tests.conftest import make_config
 from tests.fakes.wechat_server import FakeWeChat, Recorded
 from tests.forms.chat import CUSTOM_SEND, Client, Clock, mp_say, say, wait_sent

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 
 from bot import keys
-from bot.app import init_app
-from bot.storage.models_forms import FormStatusChange, FormSubmission
+from handlers.app import init_app
+from handlers.forms.models import FormStatusChange, FormSubmission
 from tests.conftest import AppFactory, make_config
 from tests.fakes.wechat_server import FakeWeChat
 from tests.forms.chat import (

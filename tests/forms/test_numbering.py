@@ -7,9 +7,9 @@ from datetime import date, timedelta
 from typing import Any
 
 from bot import keys
-from bot.app import init_app
-from bot.forms.numbering import format_number, next_seq
 from bot.render import CHINA
+from handlers.app import init_app
+from handlers.forms.numbering import format_number, next_seq
 from tests.conftest import make_config
 from tests.forms.chat import MEDICINE, SERVICE_REPAIR, Client, Clock, fill, number_in, say
 

@@ -7,11 +7,11 @@ from typing import Any
 from sqlalchemy import select
 
 from bot import keys
-from bot.app import init_app
 from bot.dispatch import Context, ConversationState
 from bot.messages import Incoming, Kind
-from bot.storage.models_cases import Case
-from bot.storage.models_forms import FormSubmission
+from handlers.app import init_app
+from handlers.cases.models import Case
+from handlers.forms.models import FormSubmission
 from tests.conftest import make_config
 from tests.fakes.wechat_server import FakeWeChat
 from tests.forms.chat import (

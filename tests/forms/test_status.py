@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from bot import keys
-from bot.app import init_app
-from bot.storage.models_forms import FormStatusChange
+from handlers.app import init_app
+from handlers.forms.models import FormStatusChange
 from tests.conftest import make_config
 from tests.fakes.wechat_server import FakeWeChat
 from tests.forms.chat import CUSTOM_SEND, MEDICINE, Client, mp_say, number_in, say, wait_sent

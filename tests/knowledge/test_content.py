@@ -9,7 +9,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from bot.knowledge import (
+from handlers.knowledge import (
     ContentError,
     Entry,
     EvalCase,
@@ -17,8 +17,8 @@ from bot.knowledge import (
     load_entries,
     load_eval_cases,
 )
-from bot.knowledge.content import NO_ENTRY, load_declines, load_synonyms
-from bot.knowledge.text import normalize
+from handlers.knowledge.content import NO_ENTRY, load_declines, load_synonyms
+from handlers.knowledge.text import normalize
 
 KB = Path(__file__).resolve().parents[2] / "content" / "kb"
 

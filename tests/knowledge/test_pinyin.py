@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.knowledge.pinyin import PinyinReader
-from handlers.knowledge import load_kb
+from handlers.knowledge.chat import load_kb
+from handlers.knowledge.pinyin import PinyinReader
 
 KB = Path(__file__).resolve().parents[2] / "content" / "kb"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.knowledge import (
+from handlers.knowledge import (
     EvalCase,
     KnowledgeBase,
     Scored,
@@ -18,9 +18,9 @@ from bot.knowledge import (
     format_report,
     load_eval_cases,
 )
-from bot.knowledge.retrieval import Tuning, decide
-from bot.knowledge.text import Rewriter, char_ngrams, normalize, plain_question
-from handlers.knowledge import load_kb
+from handlers.knowledge.chat import load_kb
+from handlers.knowledge.retrieval import Tuning, decide
+from handlers.knowledge.text import Rewriter, char_ngrams, normalize, plain_question
 
 KB = Path(__file__).resolve().parents[2] / "content" / "kb"
 

@@ -15,12 +15,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from bot.app import init_app
 from bot.config import Config
 from bot.keys import SERVICES
 from bot.storage.models import Outbox, User, utcnow
-from bot.storage.models_broadcasts import BroadcastRun
+from handlers.app import init_app
 from scheduler.engine import BroadcastEngine
+from scheduler.models import BroadcastRun
 from scheduler.setup import ENGINE
 from tests.conftest import PROJECT, make_config
 from tests.fakes.wechat_server import APP_SEND, CORPID, FakeWeChat

@@ -59,7 +59,7 @@ def environment() -> dict[str, str]:
 
 def unionbot(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args, "--config", str(config)],
+        [sys.executable, "-m", "handlers.cli", *args, "--config", str(config)],
         cwd=PROJECT,
         env=environment(),
         capture_output=True,
@@ -136,7 +136,7 @@ async def test_run_now_is_sent_by_the_running_service(
     await start_app(broadcast_config(db_url, fake_wechat.base_url, content), clock)
 
     proc = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "bot.cli", "broadcasts", "run-now", "notice", "--wait"),
+        *(sys.executable, "-m", "handlers.cli", "broadcasts", "run-now", "notice", "--wait"),
         *("--config", str(config)),
         cwd=PROJECT,
         env=environment(),

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.cli import with_app
 from bot.keys import SERVICES
+from handlers.cli import with_app
 from scheduler import runs
 from scheduler.setup import SCHEDULER
 from tests.fakes.wechat_server import WEBHOOK_SEND, FakeWeChat

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from bot.app import init_app
 from bot.config import Config
+from handlers.app import init_app
 
 
 @dataclass

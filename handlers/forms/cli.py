@@ -58,8 +58,8 @@ def _day(text: str) -> date:
 
 @asynccontextmanager
 async def _services(config: Config) -> AsyncIterator[Services]:
-    from bot.forms import FEATURE, load_forms
     from bot.services import open_services
+    from handlers.forms import FEATURE, load_forms
 
     async with open_services(config) as services:
         services.features[FEATURE] = load_forms(config.content_paths())
@@ -67,8 +67,8 @@ async def _services(config: Config) -> AsyncIterator[Services]:
 
 
 def cmd_export(args: argparse.Namespace, config: Config) -> int:
-    from bot.forms import export, registry_of, submissions
     from bot.render import CHINA
+    from handlers.forms import export, registry_of, submissions
 
     async def run() -> int:
         async with _services(config) as services:
@@ -92,7 +92,7 @@ def cmd_export(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_set_status(args: argparse.Namespace, config: Config) -> int:
-    from bot.forms import registry_of, submissions
+    from handlers.forms import registry_of, submissions
 
     async def run() -> int:
         async with _services(config) as services:

@@ -6,21 +6,26 @@ import argparse
 import asyncio
 import dataclasses
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
 
 from bot import keys
-from bot.cases import labels, service
-from bot.cases.roster import CATEGORY_NAMES
 from bot.config import Config
 from bot.messages import Incoming, Kind
 from bot.render import cn_time
-from bot.storage.models_cases import Case
+from handlers.cases import labels, service
+from handlers.cases.models import Case
+from handlers.cases.roster import CATEGORY_NAMES
+
+# Runs ``body`` with the whole app (every feature) built around it: handed in by the command
+# line that registers these commands, which is the one place that knows every feature.
+InApp = Callable[[Config, Callable[[web.Application], Awaitable[Any]]], Awaitable[Any]]
 
 
-def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_commands(sub: Any, common: argparse.ArgumentParser, in_app: InApp) -> None:
     cases = sub.add_parser("cases", help="cases forwarded to cadres").add_subparsers(
         title="cases commands"
     )
@@ -40,12 +45,12 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     command.add_argument("--as", dest="cadre", required=True, help="the cadre's WeCom userid")
     command.add_argument("text")
     command.set_defaults(run=cmd_command)
+    for parser in (listing, show, stats, command):
+        parser.set_defaults(in_app=in_app)
 
 
-def _run(config: Config, body: Any) -> Any:
-    from bot.cli import with_app
-
-    return asyncio.run(with_app(config, body))
+def _run(args: argparse.Namespace, config: Config, body: Any) -> Any:
+    return asyncio.run(args.in_app(config, body))
 
 
 def cmd_list(args: argparse.Namespace, config: Config) -> int:
@@ -66,7 +71,7 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
         if not rows:
             print("没有工单。")
 
-    _run(config, body)
+    _run(args, config, body)
     return 0
 
 
@@ -92,7 +97,7 @@ def cmd_show(args: argparse.Namespace, config: Config) -> int:
             print(f"  {labels.event_line(e, roster)}")
         return 0
 
-    return int(_run(config, body))
+    return int(_run(args, config, body))
 
 
 def cmd_stats(args: argparse.Namespace, config: Config) -> int:
@@ -111,7 +116,7 @@ def cmd_stats(args: argparse.Namespace, config: Config) -> int:
             f"不满意 {s.satisfaction[3]}"
         )
 
-    _run(config, body)
+    _run(args, config, body)
     return 0
 
 
@@ -136,5 +141,5 @@ def cmd_command(args: argparse.Namespace, config: Config) -> int:
         while await app[keys.OUTBOX].work_once():
             pass
 
-    _run(config, body)
+    _run(args, config, body)
     return 0

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.forms import engine
-from bot.forms.definitions import FormDef
-from bot.forms.engine import Progress
-from bot.forms.fields import Field
 from bot.services import Services
+from handlers.forms import engine
+from handlers.forms.definitions import FormDef
+from handlers.forms.engine import Progress
+from handlers.forms.fields import Field
 
 
 def field_prompt(services: Services, form: FormDef, field: Field, answers: dict[str, Any]) -> str:

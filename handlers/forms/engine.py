@@ -10,10 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.dispatch.filters import normalise
-from bot.forms.definitions import FormDef
-from bot.forms.fields import Field
-from bot.text import as_number
+from bot.text import as_number, normalise
+from handlers.forms.definitions import FormDef
+from handlers.forms.fields import Field
 
 CONFIRM = "confirm"  # the step after the last field: the summary waits for 「确认」
 

@@ -3,9 +3,9 @@ database keeps the short English codes; every reply, card and CLI line goes thro
 
 from __future__ import annotations
 
-from bot.cases.roster import Roster
 from bot.render import cn_time
-from bot.storage.models_cases import CaseEvent
+from handlers.cases.models import CaseEvent
+from handlers.cases.roster import Roster
 
 STATUS_NAMES = {
     "open": "待处理",

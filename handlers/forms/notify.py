@@ -8,10 +8,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cases.delivery import PUSH
-from bot.forms.definitions import FormDef
 from bot.services import Services
 from bot.storage import repo
+from handlers.cases.delivery import PUSH
+from handlers.forms.definitions import FormDef
 
 log = logging.getLogger(__name__)
 

@@ -14,14 +14,14 @@ from datetime import date, datetime, time
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.forms import FEATURE, notify
-from bot.forms.definitions import FormDef, FormRegistry
-from bot.forms.submissions import OPEN_STATUSES
 from bot.logs import mask_phone
 from bot.render import CHINA
 from bot.services import Services
-from bot.storage.models_forms import FormDigest, FormSubmission
 from bot.storage.repo import upsert_insert
+from handlers.forms import FEATURE, notify
+from handlers.forms.definitions import FormDef, FormRegistry
+from handlers.forms.models import FormDigest, FormSubmission
+from handlers.forms.submissions import OPEN_STATUSES
 
 log = logging.getLogger(__name__)
 

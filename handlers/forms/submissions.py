@@ -11,13 +11,13 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.forms import engine, notify
-from bot.forms.definitions import FormDef, FormRegistry
-from bot.forms.numbering import format_number, next_seq
 from bot.messages import Incoming
 from bot.render import CHINA
 from bot.services import Services
-from bot.storage.models_forms import FormStatusChange, FormSubmission
+from handlers.forms import engine, notify
+from handlers.forms.definitions import FormDef, FormRegistry
+from handlers.forms.models import FormStatusChange, FormSubmission
+from handlers.forms.numbering import format_number, next_seq
 
 log = logging.getLogger(__name__)
 

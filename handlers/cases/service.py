@@ -15,14 +15,14 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cases.calendar import WorkCalendar, load_calendar
-from bot.cases.roster import CATEGORY_NAMES, Roster, load_roster
 from bot.logs import mask_phone
 from bot.messages import Incoming
 from bot.services import Services
 from bot.storage import repo
 from bot.storage.models import AuditLog, Conversation, utcnow
-from bot.storage.models_cases import Case, CaseEvent, WorkerInbox
+from handlers.cases.calendar import WorkCalendar, load_calendar
+from handlers.cases.models import Case, CaseEvent, WorkerInbox
+from handlers.cases.roster import CATEGORY_NAMES, Roster, load_roster
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.cases import delivery, labels, service
-from bot.cases.roster import CATEGORY_NAMES
 from bot.dispatch import Context, Router
 from bot.dispatch.dispatcher import Next
 from bot.dispatch.filters import state, words
@@ -17,6 +15,8 @@ from bot.messages import Kind, Reply
 from bot.services import Periodic, Services
 from bot.storage.models import Message
 from bot.text import DIGIT, MAX_DIGITS, as_number, fold_digits
+from handlers.cases import delivery, labels, service
+from handlers.cases.roster import CATEGORY_NAMES
 from handlers.menu import HUMAN_WORDS
 
 router = Router("cases")

@@ -3,7 +3,7 @@
 Pure Python; the only I/O is reading the content folders, at load time.
 """
 
-from bot.knowledge.content import (
+from handlers.knowledge.content import (
     ContentError,
     Entry,
     EvalCase,
@@ -11,7 +11,7 @@ from bot.knowledge.content import (
     load_entries,
     load_eval_cases,
 )
-from bot.knowledge.evaluate import (
+from handlers.knowledge.evaluate import (
     EvalReport,
     bench,
     cross_validate,
@@ -19,7 +19,7 @@ from bot.knowledge.evaluate import (
     format_bench,
     format_report,
 )
-from bot.knowledge.retrieval import Decision, KnowledgeBase, Match, Scored, Tuning
+from handlers.knowledge.retrieval import Decision, KnowledgeBase, Match, Scored, Tuning
 
 __all__ = [
     "ContentError",

@@ -15,9 +15,9 @@ from typing import Any
 
 from bot.dispatch import Context, Router
 from bot.dispatch.filters import state
-from bot.knowledge import Entry, KnowledgeBase, Match
 from bot.messages import Kind
 from bot.text import as_choice
+from handlers.knowledge import Entry, KnowledgeBase, Match
 
 log = logging.getLogger(__name__)
 router = Router("knowledge")

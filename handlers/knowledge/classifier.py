@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.knowledge.text import Terms
+from handlers.knowledge.text import Terms
 
 
 def features(terms: Terms) -> list[str]:

@@ -18,9 +18,9 @@ import jinja2
 from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 
-from bot.dispatch.filters import normalise
-from bot.forms.fields import TYPES, Field
-from bot.knowledge import ContentError
+from bot.text import normalise
+from handlers.forms.fields import TYPES, Field
+from handlers.knowledge import ContentError
 
 STATUSES = ("submitted", "accepted", "done", "cancelled")
 STATUS_LABELS = {
@@ -293,7 +293,7 @@ def _check_unique_starts(forms: Iterable[FormDef]) -> None:
 
 
 def _case_category(value: object, fail: Any) -> str:
-    from bot.cases.roster import CATEGORIES
+    from handlers.cases.roster import CATEGORIES
 
     if value in ("", None):
         return ""

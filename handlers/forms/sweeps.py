@@ -14,11 +14,11 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from bot.forms import FEATURE, engine, notify, prompts
-from bot.forms.definitions import FormRegistry
 from bot.messages import split_conversation_key
 from bot.services import Services
 from bot.storage.models import AuditLog, Conversation
+from handlers.forms import FEATURE, engine, notify, prompts
+from handlers.forms.definitions import FormRegistry
 
 log = logging.getLogger(__name__)
 

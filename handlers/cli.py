@@ -18,9 +18,9 @@ from aiohttp import web
 
 from bot import keys
 from bot.config import Config, ConfigError, find_config_file, load_config
-from bot.knowledge import ContentError
 from bot.logs import setup_logging
 from bot.messages import Incoming, Kind
+from handlers.knowledge import ContentError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -97,10 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     kb_reload.set_defaults(run=cmd_kb_reload)
 
-    from bot.cases.cli import add_commands as add_case_commands
+    from handlers.cases.cli import add_commands as add_case_commands
 
-    add_case_commands(sub, common)
-    from bot.forms.cli import add_commands as add_form_commands
+    add_case_commands(sub, common, with_app)
+    from handlers.forms.cli import add_commands as add_form_commands
 
     add_form_commands(sub, common)
     from scheduler.cli import add_commands as add_broadcast_commands
@@ -114,7 +114,7 @@ def pid_file(config: Config) -> Path:
 
 
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
-    from bot.app import init_app, reload_content
+    from handlers.app import init_app, reload_content
 
     setup_logging(config.log.level, config.log.format)
     host = args.host or config.server.host
@@ -153,8 +153,8 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_kb_eval(args: argparse.Namespace, config: Config) -> int:
-    from bot.knowledge import cross_validate, evaluate, format_report, load_eval_cases
-    from handlers.knowledge import load_kb
+    from handlers.knowledge import cross_validate, evaluate, format_report, load_eval_cases
+    from handlers.knowledge.chat import load_kb
 
     kb = load_kb(config.content_paths())
     if args.split == "cv":
@@ -171,7 +171,7 @@ def cmd_kb_eval(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_kb_reload(args: argparse.Namespace, config: Config) -> int:
-    from handlers.knowledge import load_kb
+    from handlers.knowledge.chat import load_kb
 
     load_kb(config.content_paths())  # refuse to signal the service with broken content
     pid = pid_file(config)
@@ -187,7 +187,7 @@ def cmd_kb_reload(args: argparse.Namespace, config: Config) -> int:
 async def with_app(config: Config, body: Callable[[web.Application], Any]) -> Any:
     """The app without a server, for a short-lived command (ask, chat, cases). It never runs
     the broadcast scheduler: a command must not fire or catch up scheduled pushes."""
-    from bot.app import init_app
+    from handlers.app import init_app
 
     quiet = dataclasses.replace(config.broadcasts, enabled=False)
     app = init_app(dataclasses.replace(config, broadcasts=quiet))

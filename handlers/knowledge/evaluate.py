@@ -19,8 +19,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.knowledge.content import NO_ENTRY, EvalCase, load_eval_cases
-from bot.knowledge.retrieval import KnowledgeBase, Match
+from handlers.knowledge.content import NO_ENTRY, EvalCase, load_eval_cases
+from handlers.knowledge.retrieval import KnowledgeBase, Match
 
 HELD_OUT = "test"
 CROSS_VALIDATION = "cv"

@@ -1,15 +1,15 @@
 """Chat forms: definitions read from ``<content>/forms/*.toml``, the step-by-step engine,
 submission numbers, pushes, reminders, the daily digest and the export.
 
-``handlers.forms`` is the chat side; this package holds no chat handlers.
+``handlers.forms.chat`` is the chat side; this package holds no chat handlers.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.forms.definitions import STATUSES, FormDef, FormRegistry, load_form, load_forms
-from bot.forms.fields import Field, Invalid
+from handlers.forms.definitions import STATUSES, FormDef, FormRegistry, load_form, load_forms
+from handlers.forms.fields import Field, Invalid
 
 if TYPE_CHECKING:
     from bot.services import Services

@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config
 from bot.outbound import GroupRobot, MPClient, WeChatAPIError, WorkClient, call_json
-from bot.outbox import Sender
-from bot.storage.tokens import SqlTokenStore
+from bot.outbound.outbox import Sender
+from bot.outbound.token_store import SqlTokenStore
 
 
 def build_senders(

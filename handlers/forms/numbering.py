@@ -14,8 +14,8 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.storage.models_forms import FormCounter
 from bot.storage.repo import upsert_insert
+from handlers.forms.models import FormCounter
 
 
 def format_number(prefix: str, day: date, seq: int) -> str:

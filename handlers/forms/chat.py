@@ -13,10 +13,14 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from bot.cases.service import STATE_OPEN, open_case, open_case_for
 from bot.dispatch import Context, Router
-from bot.dispatch.filters import kind, normalise, prefix, state, words
-from bot.forms import (
+from bot.dispatch.filters import kind, prefix, state, words
+from bot.messages import Kind
+from bot.render import CHINA
+from bot.services import Periodic, Services
+from bot.text import as_number, normalise
+from handlers.cases.service import STATE_OPEN, open_case, open_case_for
+from handlers.forms import (
     FEATURE,
     FormDef,
     Invalid,
@@ -28,13 +32,9 @@ from bot.forms import (
     submissions,
     sweeps,
 )
-from bot.forms.engine import CONFIRM, Progress
-from bot.forms.fields import Field
-from bot.messages import Kind
-from bot.render import CHINA
-from bot.services import Periodic, Services
-from bot.text import as_number
-from handlers import knowledge
+from handlers.forms.engine import CONFIRM, Progress
+from handlers.forms.fields import Field
+from handlers.knowledge import chat as knowledge
 from handlers.menu import Menu, MenuAction
 
 router = Router("forms")

@@ -36,8 +36,8 @@ from typing import Literal
 
 import numpy as np
 
-from bot.knowledge.classifier import EntryClassifier
-from bot.knowledge.content import (
+from handlers.knowledge.classifier import EntryClassifier
+from handlers.knowledge.content import (
     Entry,
     load_declines,
     load_dictionary,
@@ -45,9 +45,9 @@ from bot.knowledge.content import (
     load_synonyms,
     load_topic_words,
 )
-from bot.knowledge.index import BM25Index
-from bot.knowledge.pinyin import PinyinReader
-from bot.knowledge.text import Analyzer, Rewriter, Terms
+from handlers.knowledge.index import BM25Index
+from handlers.knowledge.pinyin import PinyinReader
+from handlers.knowledge.text import Analyzer, Rewriter, Terms
 
 Decision = Literal["answer", "choose", "none"]
 

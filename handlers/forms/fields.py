@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from bot.dispatch.filters import normalise
 from bot.logs import mask_phone
-from bot.text import as_choice, fold_digits, read_count
+from bot.text import as_choice, fold_digits, normalise, read_count
 
 TYPES = ("text", "integer", "phone", "choice", "date", "address", "yesno")
 SKIP_WORDS = frozenset({"跳过", "无", "没有", "不用", "不填", "略", "没了", "没有了", "不需要"})

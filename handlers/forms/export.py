@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.forms.definitions import FormDef
-from bot.forms.submissions import source_of
 from bot.logs import mask_phone
 from bot.render import cn_time
-from bot.storage.models_forms import FormSubmission
+from handlers.forms.definitions import FormDef
+from handlers.forms.models import FormSubmission
+from handlers.forms.submissions import source_of
 
 
 def table(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.knowledge.text import DictionaryWord, normalize
+from handlers.knowledge.text import DictionaryWord, normalize
 
 SYNONYMS_FILE = "synonyms.toml"
 DICTIONARY_FILE = "dict.txt"

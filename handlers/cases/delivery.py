@@ -14,12 +14,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.cases import service
 from bot.outbound import WeChatAPIError
-from bot.outbox import Sender
+from bot.outbound.outbox import Sender
 from bot.services import Services
 from bot.storage.models import User, utcnow
-from bot.storage.models_cases import WorkerInbox
+from handlers.cases import service
+from handlers.cases.models import WorkerInbox
 
 log = logging.getLogger(__name__)
 
