@@ -15,11 +15,11 @@ from bot import keys
 from bot.app import core_services, create_app
 from bot.config import Config
 from bot.dispatch import Dispatcher, Router
+from bot.errors import ContentError
 from bot.services import Services, system_clock
 from handlers import feedback, menu
 from handlers.cases import chat as cases
 from handlers.forms import chat as forms
-from handlers.knowledge import ContentError
 from handlers.knowledge import chat as knowledge
 from scheduler import chat as subscriptions
 from scheduler.setup import setup_broadcasts

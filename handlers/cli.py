@@ -18,9 +18,9 @@ from aiohttp import web
 
 from bot import keys
 from bot.config import Config, ConfigError, find_config_file, load_config
+from bot.errors import ContentError
 from bot.logs import setup_logging
 from bot.messages import Incoming, Kind
-from handlers.knowledge import ContentError
 
 
 def main(argv: Sequence[str] | None = None) -> int:

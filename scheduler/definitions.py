@@ -15,7 +15,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from handlers.knowledge import ContentError
+from bot.errors import ContentError
 
 USER_CHANNELS = ("auto", "work_app", "mp_cs")
 FORMATS = ("text", "markdown")

@@ -18,9 +18,9 @@ import jinja2
 from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 
+from bot.errors import ContentError
 from bot.text import normalise
 from handlers.forms.fields import TYPES, Field
-from handlers.knowledge import ContentError
 
 STATUSES = ("submitted", "accepted", "done", "cancelled")
 STATUS_LABELS = {

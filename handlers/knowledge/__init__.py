@@ -3,8 +3,8 @@
 Pure Python; the only I/O is reading the content folders, at load time.
 """
 
+from bot.errors import ContentError
 from handlers.knowledge.content import (
-    ContentError,
     Entry,
     EvalCase,
     Followup,

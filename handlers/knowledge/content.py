@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.errors import ContentError
 from handlers.knowledge.text import DictionaryWord, normalize
 
 SYNONYMS_FILE = "synonyms.toml"
@@ -39,16 +40,6 @@ _ENTRY_KEYS = frozenset(
         "followup",
     }
 )
-
-
-class ContentError(ValueError):
-    """Bad knowledge-base content; the message names the file and, when known, the entry."""
-
-    def __init__(self, path: Path, message: str, entry_id: str | None = None) -> None:
-        where = f"{path}" if entry_id is None else f"{path} [{entry_id}]"
-        super().__init__(f"{where}: {message}")
-        self.path = path
-        self.entry_id = entry_id
 
 
 # Builds the error for the entry being read, so helpers need not carry its path and id.

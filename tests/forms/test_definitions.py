@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from bot.config import PROJECT_ROOT, ConfigError
+from bot.errors import ContentError
 from handlers.app import init_app
 from handlers.forms import load_forms
-from handlers.knowledge import ContentError
 from tests.conftest import make_config
 from tests.forms.chat import Client, mp_click, mp_say, number_in, say
 
