@@ -108,7 +108,7 @@ async def outbound_ctx(app: web.Application) -> AsyncIterator[None]:
         app[keys.HTTP] = http
         senders = build_senders(config, http, services.sessions)
         # Features add senders of their own (cases: push or park an answer for the worker).
-        for install in services.features.get("sender_hooks", []):
+        for install in services.sender_hooks:
             install(services, senders)
         worker = OutboxWorker(
             services.sessions,
@@ -119,7 +119,7 @@ async def outbound_ctx(app: web.Application) -> AsyncIterator[None]:
             limiter=build_limiter(config.broadcasts),
         )
         app[keys.OUTBOX] = worker
-        services.features["outbox"] = worker
+        services.outbox = worker
         task = asyncio.create_task(worker.run()) if config.outbox.enabled else None
         yield
         if task is not None:

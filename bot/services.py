@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Config
+from bot.outbound.outbox import OutboxWorker, Sender
 from bot.render import Renderer
 
 
@@ -37,21 +37,27 @@ class Services:
     render: Renderer
     clock: Callable[[], datetime] = system_clock
     monotonic: Callable[[], float] = time.monotonic
-    # Features (menu, knowledge base, outbox worker, forms …) hang their objects here by name.
-    features: dict[str, Any] = field(default_factory=dict)
     periodic: list[Periodic] = field(default_factory=list)
+    # Features add senders of their own to the outbox (cases: push or park a cadre's answer).
+    sender_hooks: list[SenderHook] = field(default_factory=list)
+    # The outbox worker, where this process runs one (set when the web app starts).
+    outbox: OutboxWorker | None = None
 
     def wake_outbox(self) -> None:
         """Something was queued: the outbox worker, where this process runs one, looks now."""
-        outbox = self.features.get("outbox")
-        if outbox is not None:
-            outbox.wake()
+        if self.outbox is not None:
+            self.outbox.wake()
+
+
+SenderHook = Callable[[Services, dict[str, Sender]], None]
 
 
 @asynccontextmanager
-async def open_services(config: Config) -> AsyncIterator[Services]:
-    """Services on the configured database for a command-line tool: no web app, no outbox
-    worker; migrations applied first when the config says so."""
+async def open_core_services(config: Config) -> AsyncIterator[Services]:
+    """The core's services alone, for a command of a feature that needs nothing more (the
+    broadcasts): no web app, no outbox worker, no knowledge base to build; migrations applied
+    first when the config says so. Commands that need the features use
+    ``handlers.app.open_services``."""
     from bot.storage.db import create_engine, session_factory
     from bot.storage.migrate import upgrade
 

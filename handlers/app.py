@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import fields
 from datetime import datetime
 
 from aiohttp import web
@@ -16,11 +18,15 @@ from bot.app import core_services, create_app
 from bot.config import Config
 from bot.dispatch import Dispatcher, Router
 from bot.errors import ContentError
-from bot.services import Services, system_clock
+from bot.services import system_clock
+from bot.storage.migrate import upgrade
 from handlers import feedback, menu
 from handlers.cases import chat as cases
+from handlers.cases.service import load_desk
 from handlers.forms import chat as forms
+from handlers.forms import load_forms
 from handlers.knowledge import chat as knowledge
+from handlers.services import AppServices, app_services
 from scheduler import chat as subscriptions
 from scheduler.setup import setup_broadcasts
 
@@ -34,7 +40,7 @@ def init_app(
     extra_routers: Sequence[Router] = (),
 ) -> web.Application:
     """Build the service. ``extra_routers`` go first: a gateway (or a test) can add handlers."""
-    services = core_services(config, clock)
+    services = build_services(config, clock)
     app = create_app(services, build_dispatcher(services, extra_routers))
     # Scheduled pushes: after the outbox, which sends them (scheduler/setup.py).
     setup_broadcasts(app, services)
@@ -54,15 +60,39 @@ def build_menu() -> menu.Menu:
     main.add("human", "转人工（工会工作人员）", cases.start_from_menu)
     main.add("feedback", "给工会留言", feedback.start)
     main.add("contact", "联系工会（热线电话）", menu.contact)
-    main.add(
-        "subscriptions", "订阅通知", subscriptions.show
-    )  # scheduler.chat: the broadcasts feature
+    # 订阅通知 belongs to the broadcasts feature (scheduler.chat)
+    main.add("subscriptions", "订阅通知", subscriptions.show)
     return main
 
 
-def build_dispatcher(services: Services, extra: Sequence[Router] = ()) -> Dispatcher:
-    services.features["menu"] = build_menu()
-    services.features[knowledge.FEATURE] = knowledge.load_kb(services.config.content_paths())
+def build_services(config: Config, clock: Callable[[], datetime] = system_clock) -> AppServices:
+    """Everything the app and every command use: the core's services and each feature's
+    content (menu, knowledge base, forms, the cadres' desk), read from the content folders."""
+    core = core_services(config, clock)
+    content = config.content_paths()
+    return AppServices(
+        **{f.name: getattr(core, f.name) for f in fields(core)},
+        menu=build_menu(),
+        kb=knowledge.load_kb(content),
+        forms=load_forms(content),
+        desk=load_desk(content),
+    )
+
+
+@asynccontextmanager
+async def open_services(config: Config) -> AsyncIterator[AppServices]:
+    """The app's services for a command that needs no web app: migrations applied first when
+    the config says so, the engine closed at the end."""
+    services = build_services(config)
+    try:
+        if config.database.migrate_on_start:
+            await upgrade(services.engine)
+        yield services
+    finally:
+        await services.engine.dispose()
+
+
+def build_dispatcher(services: AppServices, extra: Sequence[Router] = ()) -> Dispatcher:
     cases.setup(services)
     forms.setup(services)  # after the menu: forms a union added join it
     dispatcher = Dispatcher()
@@ -101,5 +131,5 @@ async def _reload(app: web.Application) -> None:
     except ContentError as exc:
         log.error("content not reloaded", extra={"error": str(exc)})
         return
-    services.features[knowledge.FEATURE] = kb
+    app_services(services).kb = kb
     log.warning("content reloaded")

@@ -100,9 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     from handlers.cases.cli import add_commands as add_case_commands
 
     add_case_commands(sub, common, with_app)
+    from handlers.app import open_services
     from handlers.forms.cli import add_commands as add_form_commands
 
-    add_form_commands(sub, common)
+    add_form_commands(sub, common, open_services)
     from scheduler.cli import add_commands as add_broadcast_commands
 
     add_broadcast_commands(sub, common)  # broadcasts, members

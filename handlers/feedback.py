@@ -49,9 +49,7 @@ async def receive(ctx: Context) -> str:
                 recipient=CADRE_GROUP,
                 payload={"type": "markdown", "text": card},
             )
-        outbox = ctx.services.features.get("outbox")
-        if outbox is not None:
-            outbox.wake()
+        ctx.services.wake_outbox()
     else:
         log.warning("no cadre group configured; feedback kept in the message log only")
     return ctx.render("feedback_thanks", note=note[:60] + ("…" if len(note) > 60 else ""))

@@ -13,6 +13,7 @@ from bot.dispatch import Context, Router
 from bot.dispatch.filters import click, event, kind, words
 from bot.messages import Kind
 from bot.text import as_choice, normalise
+from handlers.services import of
 
 router = Router("menu")
 
@@ -80,9 +81,7 @@ async def contact(ctx: Context) -> str:
 
 
 def get_menu(ctx: Context) -> Menu:
-    menu = ctx.services.features["menu"]
-    assert isinstance(menu, Menu)
-    return menu
+    return of(ctx).menu
 
 
 def render_menu(ctx: Context, greeting: str | None = None) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.config import Config
-from bot.services import open_services
+from bot.services import open_core_services
 from bot.storage.models import User
 from scheduler import audiences, roster, runs, surveys
 from scheduler.definitions import Broadcast, DefinitionError, parse_broadcast
@@ -106,7 +106,7 @@ def _add_definition_arguments(add: argparse.ArgumentParser) -> None:
 @asynccontextmanager
 async def open_engine(config: Config) -> AsyncIterator[BroadcastEngine]:
     """The engine on the configured database, without APScheduler or an outbox worker."""
-    async with open_services(config) as services:
+    async with open_core_services(config) as services:
         engine = build_engine(services)
         await engine.refresh()
         yield engine
@@ -397,7 +397,7 @@ def cmd_members_import(args: argparse.Namespace, config: Config) -> int:
 
     async def main() -> int:
         # Only the roster: a broadcast whose template is broken must not stop an import.
-        async with open_services(config) as services:
+        async with open_core_services(config) as services:
             report = await roster.import_members(services.sessions, config, members)
             async with services.sessions() as session:
                 born = await session.scalar(

@@ -22,9 +22,7 @@ SCHEDULER = web.AppKey("broadcast_scheduler", BroadcastScheduler)
 
 
 def build_engine(services: Services) -> BroadcastEngine:
-    engine = BroadcastEngine(services, load_definitions(services.config.content_paths()))
-    services.features[FEATURE] = engine
-    return engine
+    return BroadcastEngine(services, load_definitions(services.config.content_paths()))
 
 
 def setup_broadcasts(app: web.Application, services: Services) -> BroadcastEngine:
@@ -34,7 +32,7 @@ def setup_broadcasts(app: web.Application, services: Services) -> BroadcastEngin
     def senders_hook(services: Services, senders: dict[str, Sender]) -> None:
         install_senders(app[keys.HTTP], services, senders)
 
-    services.features.setdefault("sender_hooks", []).append(senders_hook)
+    services.sender_hooks.append(senders_hook)
     if services.config.broadcasts.enabled:
         app.cleanup_ctx.append(scheduler_ctx)
     return engine

@@ -18,6 +18,7 @@ from bot.text import DIGIT, MAX_DIGITS, as_number, fold_digits
 from handlers.cases import delivery, labels, service
 from handlers.cases.roster import CATEGORY_NAMES
 from handlers.menu import HUMAN_WORDS
+from handlers.services import of
 
 router = Router("cases")
 
@@ -45,9 +46,8 @@ USAGE = (
 
 
 def setup(services: Services) -> None:
-    """Load the roster and calendar; register the overdue check and the reply sender."""
-    services.features[service.FEATURE] = service.load_desk(services.config.content_paths())
-    services.features.setdefault("sender_hooks", []).append(delivery.install)
+    """Register the overdue check and the sender that pushes or parks a cadre's answer."""
+    services.sender_hooks.append(delivery.install)
     services.periodic.append(
         Periodic("cases.overdue", services.config.cases.check_minutes * 60, service.check_overdue)
     )
@@ -103,7 +103,7 @@ async def _recent(ctx: Context) -> tuple[str, str]:
         )
     texts = [t for t in texts if t.strip() and t.strip() not in HUMAN_WORDS][:5]
     category = "other"
-    kb = ctx.services.features.get("kb")
+    kb = of(ctx).kb
     for text in texts:
         match = kb.search(text) if kb is not None else None
         if match is not None and match.entry is not None:

@@ -23,6 +23,7 @@ from bot.storage.models import AuditLog, Conversation, utcnow
 from handlers.cases.calendar import WorkCalendar, load_calendar
 from handlers.cases.models import Case, CaseEvent, WorkerInbox
 from handlers.cases.roster import CATEGORY_NAMES, Roster, load_roster
+from handlers.services import app_services
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,7 @@ def load_desk(content_dirs: list[Path]) -> CaseDesk:
 
 
 def desk(services: Services) -> CaseDesk:
-    found = services.features[FEATURE]
-    assert isinstance(found, CaseDesk)
-    return found
+    return app_services(services).desk
 
 
 async def event(

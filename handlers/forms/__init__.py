@@ -10,17 +10,14 @@ from typing import TYPE_CHECKING
 
 from handlers.forms.definitions import STATUSES, FormDef, FormRegistry, load_form, load_forms
 from handlers.forms.fields import Field, Invalid
+from handlers.services import app_services
 
 if TYPE_CHECKING:
     from bot.services import Services
 
-FEATURE = "forms"  # services.features key of the FormRegistry
-
 
 def registry_of(services: Services) -> FormRegistry:
-    found = services.features[FEATURE]
-    assert isinstance(found, FormRegistry)
-    return found
+    return app_services(services).forms
 
 
 __all__ = [

@@ -21,12 +21,10 @@ from bot.services import Periodic, Services
 from bot.text import as_number, normalise
 from handlers.cases.service import STATE_OPEN, open_case, open_case_for
 from handlers.forms import (
-    FEATURE,
     FormDef,
     Invalid,
     digest,
     engine,
-    load_forms,
     prompts,
     registry_of,
     submissions,
@@ -35,7 +33,8 @@ from handlers.forms import (
 from handlers.forms.engine import CONFIRM, Progress
 from handlers.forms.fields import Field
 from handlers.knowledge import chat as knowledge
-from handlers.menu import Menu, MenuAction
+from handlers.menu import MenuAction
+from handlers.services import app_services, of
 
 router = Router("forms")
 
@@ -58,18 +57,15 @@ _QUESTION = re.compile(
 
 
 def setup(services: Services) -> None:
-    """Load the forms; register the idle-form sweep and the daily digest; put forms a union
-    added (with a ``menu_title``) into the menu after the built-in ones."""
-    registry = load_forms(services.config.content_paths())
-    services.features[FEATURE] = registry
+    """Register the idle-form sweep and the daily digest; put forms a union added (with a
+    ``menu_title``) into the menu after the built-in ones."""
+    app = app_services(services)
     services.periodic.append(Periodic("forms.idle", SWEEP_SECONDS, sweeps.remind_and_expire))
     services.periodic.append(Periodic("forms.digest", SWEEP_SECONDS, digest.send_digest))
-    menu = services.features.get("menu")
-    if isinstance(menu, Menu):
-        present = {item.key for item in menu.items}
-        for form in registry.forms.values():
-            if form.menu_title and menu_key(form.id) not in present:
-                menu.add(menu_key(form.id), form.menu_title, menu_action(form.id))
+    present = {item.key for item in app.menu.items}
+    for form in app.forms.forms.values():
+        if form.menu_title and menu_key(form.id) not in present:
+            app.menu.add(menu_key(form.id), form.menu_title, menu_action(form.id))
 
 
 def menu_key(form_id: str) -> str:
@@ -302,7 +298,7 @@ async def _my_list(ctx: Context) -> str:
 def _kb_answer(ctx: Context) -> str | None:
     """The knowledge base's answer when it is sure, rendered without touching the state
     (``knowledge.render_entry`` would replace the form's state with its own)."""
-    kb = ctx.services.features.get(knowledge.FEATURE)
+    kb = of(ctx).kb
     if kb is None or not knowledge.has_words(ctx.text):
         return None
     match = kb.search(ctx.text)

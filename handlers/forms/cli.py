@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,8 +22,12 @@ STATUS_CHOICES = ("accepted", "done", "cancelled")
 
 
 def add_commands(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+    open_services: Callable[[Config], AbstractAsyncContextManager[Services]],
 ) -> None:
+    """``open_services`` builds the app's services (handed in by the command line, the one
+    place that knows every feature)."""
     forms = sub.add_parser("forms", help="chat forms: export, status").add_subparsers(
         title="forms commands"
     )
@@ -37,7 +41,7 @@ def add_commands(
     export.add_argument("--format", choices=["xlsx", "csv"], default="xlsx")
     export.add_argument("--out", help="file to write (default: <form>-<date>.<format>)")
     export.add_argument("--mask-phone", action="store_true", help="hide the middle of phones")
-    export.set_defaults(run=cmd_export)
+    export.set_defaults(run=cmd_export, open_services=open_services)
 
     status = forms.add_parser(
         "set-status", parents=[common], help="move a submission on; the worker is told"
@@ -46,7 +50,7 @@ def add_commands(
     status.add_argument("status", choices=STATUS_CHOICES)
     status.add_argument("--note", default="", help="a short note for the worker")
     status.add_argument("--by", default="volunteer", help="who made the change (audit trail)")
-    status.set_defaults(run=cmd_set_status)
+    status.set_defaults(run=cmd_set_status, open_services=open_services)
 
 
 def _day(text: str) -> date:
@@ -56,22 +60,12 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
-@asynccontextmanager
-async def _services(config: Config) -> AsyncIterator[Services]:
-    from bot.services import open_services
-    from handlers.forms import FEATURE, load_forms
-
-    async with open_services(config) as services:
-        services.features[FEATURE] = load_forms(config.content_paths())
-        yield services
-
-
 def cmd_export(args: argparse.Namespace, config: Config) -> int:
     from bot.render import CHINA
     from handlers.forms import export, registry_of, submissions
 
     async def run() -> int:
-        async with _services(config) as services:
+        async with args.open_services(config) as services:
             form = registry_of(services).get(args.form)
             if form is None:
                 known = ", ".join(sorted(registry_of(services).forms))
@@ -95,7 +89,7 @@ def cmd_set_status(args: argparse.Namespace, config: Config) -> int:
     from handlers.forms import registry_of, submissions
 
     async def run() -> int:
-        async with _services(config) as services:
+        async with args.open_services(config) as services:
             registry = registry_of(services)
             try:
                 changed = await submissions.set_status(

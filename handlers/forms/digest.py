@@ -18,10 +18,11 @@ from bot.logs import mask_phone
 from bot.render import CHINA
 from bot.services import Services
 from bot.storage.repo import upsert_insert
-from handlers.forms import FEATURE, notify
+from handlers.forms import notify
 from handlers.forms.definitions import FormDef, FormRegistry
 from handlers.forms.models import FormDigest, FormSubmission
 from handlers.forms.submissions import OPEN_STATUSES
+from handlers.services import app_services
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +34,7 @@ def digest_clock(value: str) -> time:
 
 async def send_digest(services: Services) -> bool:
     """Send today's digest if it is time and nobody has; True when this call sent it."""
-    registry = services.features.get(FEATURE)
-    if not isinstance(registry, FormRegistry):
-        return False
+    registry = app_services(services).forms
     now = services.clock()
     local = now.astimezone(CHINA)
     if local.time().replace(tzinfo=None) < digest_clock(services.config.forms.digest_time):

@@ -17,8 +17,9 @@ from sqlalchemy import select, update
 from bot.messages import split_conversation_key
 from bot.services import Services
 from bot.storage.models import AuditLog, Conversation
-from handlers.forms import FEATURE, engine, notify, prompts
+from handlers.forms import engine, notify, prompts
 from handlers.forms.definitions import FormRegistry
+from handlers.services import app_services
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +27,7 @@ STATE_PREFIX = "form:"
 
 
 async def remind_and_expire(services: Services) -> None:
-    registry = services.features.get(FEATURE)
-    if not isinstance(registry, FormRegistry):
-        return
+    registry = app_services(services).forms
     cfg = services.config.forms
     now = services.clock()
     expire_before = now - timedelta(minutes=cfg.expire_minutes)

@@ -18,6 +18,7 @@ from bot.dispatch.filters import state
 from bot.messages import Kind
 from bot.text import as_choice
 from handlers.knowledge import Entry, KnowledgeBase, Match
+from handlers.services import of
 
 log = logging.getLogger(__name__)
 router = Router("knowledge")
@@ -28,9 +29,7 @@ FEATURE = "kb"
 
 
 def get_kb(ctx: Context) -> KnowledgeBase:
-    kb = ctx.services.features[FEATURE]
-    assert isinstance(kb, KnowledgeBase)
-    return kb
+    return of(ctx).kb
 
 
 def render_entry(ctx: Context, entry: Entry) -> str:
