@@ -116,7 +116,7 @@ async def outbound_ctx(app: web.Application) -> AsyncIterator[None]:
             config.outbox,
             services.clock,
             # WeChat's rate limits, kept in front of every send (bot/outbound/ratelimit.py).
-            limiter=build_limiter(config.broadcasts),
+            limiter=build_limiter(config.outbox),
         )
         app[keys.OUTBOX] = worker
         services.outbox = worker

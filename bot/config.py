@@ -113,6 +113,21 @@ class OutboxConfig:
     max_attempts: int = 8
     backoff_seconds: float = 2.0
     http_timeout_seconds: float = 5.0
+    # Sends allowed per window, "COUNT/SECONDS", by API: robot (per robot), work_app,
+    # appchat, mp_cs. Unnamed APIs keep the defaults in bot/outbound/ratelimit.py.
+    rate_limits: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for api, rate in self.rate_limits.items():
+            count, _, seconds = rate.partition("/")
+            try:
+                ok = int(count) > 0 and float(seconds) > 0
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ConfigError(
+                    f"outbox.rate_limits.{api}: expected COUNT/SECONDS such as 20/60, got {rate!r}"
+                )
 
 
 @dataclass(frozen=True)
@@ -157,9 +172,6 @@ class BroadcastsConfig:
     # WeCom drops an app message identical to one sent to the same member this recently, so a
     # push resent after a crash is not shown twice (at most 4 hours: WeCom's own limit).
     duplicate_check_minutes: int = 240
-    # Sends allowed per window, "COUNT/SECONDS", by API: robot (per robot), work_app,
-    # appchat, mp_cs. Unnamed APIs keep the defaults in bot/outbound/ratelimit.py.
-    rate_limits: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -176,17 +188,6 @@ class BroadcastsConfig:
             raise ConfigError("broadcasts.duplicate_check_minutes: must be between 0 and 240")
         if any(not t.strip() or len(t) > 32 for t in self.topics):
             raise ConfigError("broadcasts.topics: each topic must be 1 to 32 characters")
-        for api, rate in self.rate_limits.items():
-            count, _, seconds = rate.partition("/")
-            try:
-                ok = int(count) > 0 and float(seconds) > 0
-            except ValueError:
-                ok = False
-            if not ok:
-                raise ConfigError(
-                    f"broadcasts.rate_limits.{api}: expected COUNT/SECONDS such as 20/60, "
-                    f"got {rate!r}"
-                )
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from datetime import timedelta
 from bot.dispatch import Context, Dispatcher
 from bot.locks import KeyedLocks
 from bot.messages import Incoming, Reply
+from bot.outbound.outbox import Channel
 from bot.services import Services
 from bot.storage import repo
 from bot.storage.message_store import Begun, Finish, MessageStore
@@ -24,7 +25,7 @@ from bot.storage.message_store import Begun, Finish, MessageStore
 log = logging.getLogger(__name__)
 
 # Which outbox channel carries a late reply for each inbound channel.
-LATE_REPLY_CHANNEL = {"mp": "mp_cs", "work": "work_app", "aibot": "aibot_url"}
+LATE_REPLY_CHANNEL = {"mp": Channel.MP_CS, "work": Channel.WORK_APP, "aibot": Channel.AIBOT_URL}
 POLL_SECONDS = 0.05
 
 
@@ -156,7 +157,7 @@ class Pipeline:
 
     def _late_rows(self, incoming: Incoming, replies: list[Reply]) -> list[dict[str, object]]:
         channel = LATE_REPLY_CHANNEL.get(incoming.channel)
-        recipient = incoming.reply_url if channel == "aibot_url" else incoming.user_id
+        recipient = incoming.reply_url if channel is Channel.AIBOT_URL else incoming.user_id
         if channel is None or not recipient:
             if replies:
                 log.warning("late reply has no channel", extra={"channel": incoming.channel})

@@ -12,6 +12,7 @@ from bot.dispatch import Context, Router
 from bot.dispatch.filters import state, words
 from bot.logs import mask_phone
 from bot.messages import Kind
+from bot.outbound.outbox import Channel
 from bot.storage import repo
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ async def receive(ctx: Context) -> str:
                 session,
                 now=ctx.services.clock(),
                 dedup_key=f"feedback:{ctx.message.channel}:{ctx.message.dedup_key}",
-                channel="robot",
+                channel=Channel.ROBOT,
                 recipient=CADRE_GROUP,
                 payload={"type": "markdown", "text": card},
             )

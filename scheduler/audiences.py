@@ -14,13 +14,19 @@ from datetime import date, datetime, timedelta, tzinfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.outbound.outbox import Channel
 from bot.storage.models import User
 from scheduler import surveys
 from scheduler.definitions import Broadcast
 from scheduler.models import BroadcastRun, Delivery, Subscription
 
 # Outbox channels of broadcasts (their senders are in scheduler/senders.py).
-ROBOT, APPCHAT, WORK, MP = "robot", "bcast_appchat", "bcast_work", "bcast_mp"
+ROBOT, APPCHAT, WORK, MP = (
+    Channel.ROBOT,
+    Channel.BCAST_APPCHAT,
+    Channel.BCAST_WORK,
+    Channel.BCAST_MP,
+)
 GROUP_CHANNELS = frozenset({ROBOT, APPCHAT})
 # How a worker who wrote on each inbound channel is reached; dev and aibot users cannot be.
 PUSH = {"work": WORK, "mp": MP}

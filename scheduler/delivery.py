@@ -21,14 +21,14 @@ from bot.outbound.ratelimit import SlidingWindowLimiter
 from bot.render import Renderer
 from bot.storage.models import Outbox
 from bot.storage.repo import upsert_insert
-from scheduler.audiences import Recipient
+from scheduler.audiences import MP, WORK, Recipient
 from scheduler.definitions import Broadcast
 from scheduler.models import Delivery
 from scheduler.surveys import SurveyStats
 
 CHUNK = 1000
 WEEKDAYS = "一二三四五六日"
-SAMPLE_RECIPIENT = Recipient("bcast_work", "sample", 0, "张师傅")
+SAMPLE_RECIPIENT = Recipient(WORK, "sample", 0, "张师傅")
 
 
 def dedup_key(run_id: int, recipient: Recipient) -> str:
@@ -154,7 +154,7 @@ async def write_chunk(
             "recipient": row.recipient.recipient,
             # The Official Account's customer-service messages are plain text only.
             "payload": {
-                "type": "text" if row.recipient.channel == "bcast_mp" else fmt,
+                "type": "text" if row.recipient.channel == MP else fmt,
                 "text": row.text,
             },
             "status": "pending",

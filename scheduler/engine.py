@@ -64,7 +64,7 @@ class BroadcastEngine:
         self.config = services.config.broadcasts
         self.tz = ZoneInfo(self.config.timezone)
         self.grace = timedelta(minutes=self.config.grace_minutes)
-        self.limiter = build_limiter(self.config)  # its rates pace the outbox rows
+        self.limiter = build_limiter(services.config.outbox)  # its rates pace the outbox rows
         self.instance = default_instance()
         self._files = dict(definitions)
         self._stored: dict[str, dict[str, Any]] = {}
@@ -333,5 +333,5 @@ class BroadcastEngine:
     def sample_text(self, broadcast_id: str, at: datetime, name: str = "张师傅") -> str:
         item = self.get(broadcast_id)
         composer = self._composers[item.id]
-        sample = audiences.Recipient("bcast_work", "sample", 0, name)
+        sample = audiences.Recipient(audiences.WORK, "sample", 0, name)
         return composer.for_run(self._context(item, at))(sample)

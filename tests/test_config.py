@@ -63,6 +63,9 @@ def test_secret_from_environment_wins() -> None:
         ),
         ({}, {"UNIONBOT_SERVER_PORT": "x"}, "server.port"),
         ({"log": {"level": "LOUD"}}, {}, "log.level"),
+        ({"outbox": {"rate_limits": {"robot": "fast"}}}, {}, "outbox.rate_limits.robot"),
+        # The outbox paces every send, not only the broadcasts: its limits moved there.
+        ({"broadcasts": {"rate_limits": {"robot": "20/60"}}}, {}, "broadcasts.rate_limits"),
     ],
 )
 def test_wrong_values_name_the_key(raw: dict[str, object], env: dict[str, str], key: str) -> None:

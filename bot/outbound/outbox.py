@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, bindparam, func, or_, select, update
@@ -38,6 +39,20 @@ BATCH = 200  # rows claimed at once
 CONCURRENCY = 32  # sends in flight at once
 FLUSH_SECONDS = 0.05  # outcomes are written at least this often while a batch is sending
 MAX_RATE_WAIT = 1.0  # a send the limiter would hold longer than this goes back to the queue
+
+
+class Channel(StrEnum):
+    """What an outbox row is sent through (the ``outbox.channel`` column). Feature channels are
+    named here too, so the column has one list of values; their senders live with the feature."""
+
+    MP_CS = "mp_cs"  # Official Account customer-service message (48-hour window)
+    WORK_APP = "work_app"  # WeCom app message to a cadre
+    ROBOT = "robot"  # WeCom group robot (webhook)
+    AIBOT_URL = "aibot_url"  # WeCom intelligent robot: a late reply to its response_url
+    CASE_REPLY = "case_reply"  # a cadre's answer: pushed, sent as a template, or parked
+    BCAST_MP = "bcast_mp"  # broadcasts: to an Official Account follower
+    BCAST_WORK = "bcast_work"  # broadcasts: to a WeCom member
+    BCAST_APPCHAT = "bcast_appchat"  # broadcasts: to a WeCom group chat
 
 
 class SendLimiter(Protocol):

@@ -12,7 +12,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from bot.config import BroadcastsConfig
+from bot.config import OutboxConfig
+from bot.outbound.outbox import Channel
 
 DEFAULT_RATES = {
     "robot": "20/60",  # WeCom: 20 messages a minute per group robot
@@ -21,16 +22,16 @@ DEFAULT_RATES = {
     "mp_cs": "5000/60",
 }
 # Outbox channel → the API whose limit it counts against.
-API_OF_CHANNEL = {
-    "robot": "robot",
-    "work_app": "work_app",
-    "bcast_work": "work_app",
-    "bcast_appchat": "appchat",
-    "mp_cs": "mp_cs",
-    "bcast_mp": "mp_cs",
+API_OF_CHANNEL: dict[str, str] = {
+    Channel.ROBOT: "robot",
+    Channel.WORK_APP: "work_app",
+    Channel.BCAST_WORK: "work_app",
+    Channel.BCAST_APPCHAT: "appchat",
+    Channel.MP_CS: "mp_cs",
+    Channel.BCAST_MP: "mp_cs",
 }
 # Each group robot (webhook key) has a limit of its own; the other APIs count for the app.
-PER_RECIPIENT = frozenset({"robot"})
+PER_RECIPIENT: frozenset[str] = frozenset({Channel.ROBOT})
 # How long sends take is remembered as the slowest recent one, a little less with every send.
 LAG_DECAY = 0.95
 MAX_LAG = 2.0
@@ -112,7 +113,7 @@ class SlidingWindowLimiter:
 
 
 def build_limiter(
-    config: BroadcastsConfig, clock: Callable[[], float] = time.monotonic
+    config: OutboxConfig, clock: Callable[[], float] = time.monotonic
 ) -> SlidingWindowLimiter:
     rates = {api: Rate.parse(text) for api, text in {**DEFAULT_RATES, **config.rate_limits}.items()}
     return SlidingWindowLimiter(rates, clock)

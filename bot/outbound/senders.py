@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config
 from bot.outbound import GroupRobot, MPClient, WeChatAPIError, WorkClient, call_json
-from bot.outbound.outbox import Sender
+from bot.outbound.outbox import Channel, Sender
 from bot.outbound.token_store import SqlTokenStore
 
 
@@ -26,7 +26,7 @@ def build_senders(
         async def mp_cs(recipient: str, payload: dict[str, Any]) -> None:
             await mp_client.send_text(recipient, payload["text"])
 
-        senders["mp_cs"] = mp_cs
+        senders[Channel.MP_CS] = mp_cs
 
         async def mp_template(recipient: str, payload: dict[str, Any]) -> None:
             await mp_client.send_template(
@@ -45,7 +45,7 @@ def build_senders(
             else:
                 await work_client.send_text([recipient], payload["text"])
 
-        senders["work_app"] = work_app
+        senders[Channel.WORK_APP] = work_app
     robot = GroupRobot(http, robot_cfg.api_base, timeout=timeout)
 
     async def robot_send(recipient: str, payload: dict[str, Any]) -> None:
@@ -58,7 +58,7 @@ def build_senders(
         else:
             await robot.send_text(key, payload["text"])
 
-    senders["robot"] = robot_send
+    senders[Channel.ROBOT] = robot_send
 
     async def aibot_url(recipient: str, payload: dict[str, Any]) -> None:
         # The intelligent robot's response_url takes a markdown message, once.
@@ -71,5 +71,5 @@ def build_senders(
             http_timeout=ClientTimeout(total=timeout),
         )
 
-    senders["aibot_url"] = aibot_url
+    senders[Channel.AIBOT_URL] = aibot_url
     return senders

@@ -126,7 +126,7 @@ class Outbox(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     dedup_key: Mapped[str] = mapped_column(String(255), unique=True)
-    channel: Mapped[str] = mapped_column(String(16))  # mp_cs | work_app | robot
+    channel: Mapped[str] = mapped_column(String(16))  # bot.outbound.outbox.Channel
     recipient: Mapped[str] = mapped_column(String(255))
     payload: Mapped[dict[str, Any]] = mapped_column()
     # pending → sending → sent | failed

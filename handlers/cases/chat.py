@@ -16,6 +16,7 @@ from bot.services import Periodic, Services
 from bot.storage.models import Message
 from bot.text import DIGIT, MAX_DIGITS, as_number, fold_digits
 from handlers.cases import delivery, labels, service
+from handlers.cases.models import ACTIVE
 from handlers.cases.roster import CATEGORY_NAMES
 from handlers.menu import HUMAN_WORDS
 from handlers.services import of
@@ -229,7 +230,7 @@ async def cadre_command(ctx: Context, digits: str, verb: str, rest: str) -> str:
             events=[labels.event_line(e, roster) for e in events],
             assignee=roster.name_of(case.assignee),
         )
-    if case.status not in ("open", "claimed"):
+    if case.status not in ACTIVE:
         return f"工单 #{number} 已结束（{labels.status_name(case.status)}），不能再操作。"
     if verb == "回复":
         if not rest:

@@ -17,7 +17,7 @@ from bot.config import Config
 from bot.messages import Incoming, Kind
 from bot.render import cn_time
 from handlers.cases import labels, service
-from handlers.cases.models import Case
+from handlers.cases.models import ACTIVE, Case
 from handlers.cases.roster import CATEGORY_NAMES
 
 # Runs ``body`` with the whole app (every feature) built around it: handed in by the command
@@ -59,7 +59,7 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
         async with services.sessions() as session:
             query = select(Case).order_by(Case.id)
             if not args.all:
-                query = query.where(Case.status.in_(("open", "claimed")))
+                query = query.where(Case.status.in_(ACTIVE))
             rows = (await session.execute(query)).scalars().all()
         roster = service.desk(services).roster
         for c in rows:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.outbound import WeChatAPIError
-from bot.outbound.outbox import Sender
+from bot.outbound.outbox import Channel, Sender
 from bot.services import Services
 from bot.storage.models import User, utcnow
 from handlers.cases import service
@@ -24,11 +24,11 @@ from handlers.cases.models import WorkerInbox
 log = logging.getLogger(__name__)
 
 WINDOW = timedelta(hours=48)
-PUSH = {"mp": "mp_cs", "work": "work_app"}
+PUSH = {"mp": Channel.MP_CS, "work": Channel.WORK_APP}
 
 
 def install(services: Services, senders: dict[str, Sender]) -> None:
-    senders["case_reply"] = case_reply_sender(services, senders)
+    senders[Channel.CASE_REPLY] = case_reply_sender(services, senders)
 
 
 def case_reply_sender(services: Services, senders: dict[str, Sender]) -> Sender:

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.storage.models import Base, BigId, utcnow
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"  # waiting for a cadre
+    CLAIMED = "claimed"  # a cadre has it
+    CLOSED = "closed"  # answered and closed by a cadre
+    RETURNED = "returned"  # handed back to the bot
+
+
+# A case a cadre still has to act on.
+ACTIVE = (CaseStatus.OPEN, CaseStatus.CLAIMED)
 
 
 class Case(Base):
@@ -20,8 +32,8 @@ class Case(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     category: Mapped[str] = mapped_column(String(16))  # legal enrolment medicine service other
-    # open → claimed → closed; "returned" when handed back to the bot
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    # open → claimed → closed; returned when handed back to the bot (CaseStatus)
+    status: Mapped[str] = mapped_column(String(16), default=CaseStatus.OPEN)
     channel: Mapped[str] = mapped_column(String(16))
     account: Mapped[str] = mapped_column(String(64))
     worker_id: Mapped[str] = mapped_column(String(128))

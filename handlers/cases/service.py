@@ -17,11 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.logs import mask_phone
 from bot.messages import Incoming
+from bot.outbound.outbox import Channel
 from bot.services import Services
 from bot.storage import repo
 from bot.storage.models import AuditLog, Conversation, utcnow
 from handlers.cases.calendar import WorkCalendar, load_calendar
-from handlers.cases.models import Case, CaseEvent, WorkerInbox
+from handlers.cases.models import ACTIVE, Case, CaseEvent, CaseStatus, WorkerInbox
 from handlers.cases.roster import CATEGORY_NAMES, Roster, load_roster
 from handlers.services import app_services
 
@@ -71,7 +72,7 @@ async def open_case(services: Services, message: Incoming, category: str, summar
     target = d.roster.target(category)
     case = Case(
         category=category,
-        status="open",
+        status=CaseStatus.OPEN,
         channel=message.channel,
         account=message.account,
         worker_id=message.user_id,
@@ -93,7 +94,7 @@ async def open_case(services: Services, message: Incoming, category: str, summar
                 session,
                 now=services.clock(),
                 dedup_key=f"case:{case.id}:duty",
-                channel="work_app",
+                channel=Channel.WORK_APP,
                 recipient="|".join(duty),
                 payload={
                     "type": "text",
@@ -134,7 +135,7 @@ async def _announce(
         session,
         now=services.clock(),
         dedup_key=dedup_key,
-        channel="robot",
+        channel=Channel.ROBOT,
         recipient=robot,
         payload={"type": "markdown", "text": text},
     )
@@ -145,9 +146,7 @@ async def open_case_for(services: Services, conversation_key: str) -> Case | Non
         return (
             await session.execute(
                 select(Case)
-                .where(
-                    Case.conversation_key == conversation_key, Case.status.in_(("open", "claimed"))
-                )
+                .where(Case.conversation_key == conversation_key, Case.status.in_(ACTIVE))
                 .order_by(Case.id.desc())
                 .limit(1)
             )
@@ -169,7 +168,7 @@ async def worker_wrote(services: Services, case: Case, message: Incoming) -> Non
                 session,
                 now=services.clock(),
                 dedup_key=f"case:{case.id}:worker:{message.dedup_key}",
-                channel="work_app",
+                channel=Channel.WORK_APP,
                 recipient="|".join(targets),
                 payload={
                     "type": "text",
@@ -286,7 +285,7 @@ async def reply(services: Services, case: Case, cadre: str, text: str) -> None:
             row.first_response_at = now
         if row.assignee is None:
             row.assignee = cadre
-            row.status = "claimed"
+            row.status = CaseStatus.CLAIMED
         number = await _next_event_number(session, case.id)
         await event(session, case.id, "cadre_reply", cadre, text)
         await _send_to_worker(
@@ -312,7 +311,7 @@ async def _send_to_worker(
         session,
         now=now,
         dedup_key=dedup_key,
-        channel="case_reply",
+        channel=Channel.CASE_REPLY,
         recipient=case.worker_id,
         payload={
             "case_id": case.id,
@@ -327,7 +326,7 @@ async def claim(services: Services, case: Case, cadre: str) -> None:
     async with services.sessions.begin() as session:
         row = await session.get(Case, case.id)
         assert row is not None
-        row.assignee, row.status = cadre, "claimed"
+        row.assignee, row.status = cadre, CaseStatus.CLAIMED
         if row.first_response_at is None:
             row.first_response_at = services.clock()
         await event(session, case.id, "claimed", cadre)
@@ -337,13 +336,13 @@ async def transfer(services: Services, case: Case, cadre: str, to: str) -> None:
     async with services.sessions.begin() as session:
         row = await session.get(Case, case.id)
         assert row is not None
-        row.assignee, row.status = to, "claimed"
+        row.assignee, row.status = to, CaseStatus.CLAIMED
         await event(session, case.id, "transferred", cadre, to=to)
         await repo.enqueue(
             session,
             now=services.clock(),
             dedup_key=f"case:{case.id}:transfer:{to}:{await _next_event_number(session, case.id)}",
-            channel="work_app",
+            channel=Channel.WORK_APP,
             recipient=to,
             payload={
                 "type": "text",
@@ -362,7 +361,7 @@ async def close(services: Services, case: Case, cadre: str, note: str) -> None:
     async with services.sessions.begin() as session:
         row = await session.get(Case, case.id)
         assert row is not None
-        row.status, row.closed_at = "closed", services.clock()
+        row.status, row.closed_at = CaseStatus.CLOSED, services.clock()
         if row.assignee is None:
             row.assignee = cadre
         await event(session, case.id, "closed", cadre, note)
@@ -381,7 +380,7 @@ async def hand_back(services: Services, case: Case, cadre: str) -> None:
     async with services.sessions.begin() as session:
         row = await session.get(Case, case.id)
         assert row is not None
-        row.status, row.closed_at = "returned", services.clock()
+        row.status, row.closed_at = CaseStatus.RETURNED, services.clock()
         await event(session, case.id, "returned", cadre)
         await _send_to_worker(
             session,
@@ -404,7 +403,7 @@ async def rate(services: Services, case_id: int, score: int, worker: str) -> Non
 
 async def open_cases(services: Services, assignee: str | None = None) -> list[Case]:
     async with services.sessions() as session:
-        query = select(Case).where(Case.status.in_(("open", "claimed"))).order_by(Case.id)
+        query = select(Case).where(Case.status.in_(ACTIVE)).order_by(Case.id)
         if assignee is not None:
             query = query.where((Case.assignee == assignee) | Case.assignee.is_(None))
         return list((await session.execute(query)).scalars())
@@ -431,11 +430,7 @@ async def check_overdue(services: Services) -> int:
     d = desk(services)
     escalated = 0
     async with services.sessions.begin() as session:
-        rows = (
-            (await session.execute(select(Case).where(Case.status.in_(("open", "claimed")))))
-            .scalars()
-            .all()
-        )
+        rows = (await session.execute(select(Case).where(Case.status.in_(ACTIVE)))).scalars().all()
         for case in rows:
             marks = set(filter(None, case.escalated.split(",")))
             due: list[str] = []
@@ -463,7 +458,7 @@ async def check_overdue(services: Services) -> int:
                         session,
                         now=services.clock(),
                         dedup_key=f"case:{case.id}:escalate:{kind}",
-                        channel="work_app",
+                        channel=Channel.WORK_APP,
                         recipient="|".join(d.roster.supervisors),
                         payload={
                             "type": "text",
@@ -497,7 +492,7 @@ async def stats(services: Services, now: datetime | None = None) -> Stats:
     cal = desk(services).calendar
     async with services.sessions() as session:
         rows = (await session.execute(select(Case))).scalars().all()
-    open_ = [c for c in rows if c.status in ("open", "claimed")]
+    open_ = [c for c in rows if c.status in ACTIVE]
     overdue = [
         c
         for c in open_
@@ -516,4 +511,6 @@ async def stats(services: Services, now: datetime | None = None) -> Stats:
     for c in rows:
         if c.satisfaction in scores:
             scores[c.satisfaction] += 1
-    return Stats(len(open_), len(overdue), sum(c.status == "closed" for c in rows), median, scores)
+    return Stats(
+        len(open_), len(overdue), sum(c.status == CaseStatus.CLOSED for c in rows), median, scores
+    )

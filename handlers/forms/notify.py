@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.outbound.outbox import Channel
 from bot.services import Services
 from bot.storage import repo
 from handlers.cases.delivery import PUSH
@@ -54,7 +55,7 @@ async def to_robots(
         await repo.enqueue(
             session,
             dedup_key=f"{dedup_key}:{robot}",
-            channel="robot",
+            channel=Channel.ROBOT,
             recipient=robot,
             payload={"type": "markdown", "text": text},
             now=services.clock(),

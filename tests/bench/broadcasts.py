@@ -107,7 +107,7 @@ secret = "{CORP_SECRET}"
 api_base = "http://127.0.0.1:{self.fake_port}"
 [broadcasts]
 enabled = true
-[broadcasts.rate_limits]
+[outbox.rate_limits]
 work_app = "{RATE}/1"
 """,
             encoding="utf-8",

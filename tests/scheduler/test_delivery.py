@@ -102,7 +102,7 @@ async def test_robot_rate_is_kept_over_time(
     try:
         write_broadcasts(content, GROUP_PING)
         config = broadcast_config(
-            db_url, fake.base_url, content, broadcasts__rate_limits={"robot": "5/1"}
+            db_url, fake.base_url, content, outbox__rate_limits={"robot": "5/1"}
         )
         client = await start_app(config, clock)
         for _ in range(12):
