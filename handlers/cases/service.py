@@ -7,6 +7,7 @@ goes through the outbox, so a restart in the middle of an open case loses nothin
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -53,6 +54,24 @@ def desk(services: Services) -> CaseDesk:
     return app_services(services).desk
 
 
+async def _tell_cadres(
+    services: Services,
+    session: AsyncSession,
+    dedup_key: str,
+    userids: Sequence[str],
+    text: str,
+) -> None:
+    """Queue one WeCom app message to these cadres (one send, the userids joined by |)."""
+    await repo.enqueue(
+        session,
+        now=services.clock(),
+        dedup_key=dedup_key,
+        channel=Channel.WORK_APP,
+        recipient="|".join(userids),
+        payload={"type": "text", "text": text},
+    )
+
+
 async def event(
     session: AsyncSession, case_id: int, kind: str, actor: str, text: str = "", **detail: Any
 ) -> None:
@@ -90,21 +109,17 @@ async def open_case(services: Services, message: Incoming, category: str, summar
         await _announce(services, session, case, "case_card", f"case:{case.id}:card")
         duty = [c.userid for c in d.roster.on_duty(category)]
         if duty:
-            await repo.enqueue(
+            await _tell_cadres(
+                services,
                 session,
-                now=services.clock(),
-                dedup_key=f"case:{case.id}:duty",
-                channel=Channel.WORK_APP,
-                recipient="|".join(duty),
-                payload={
-                    "type": "text",
-                    "text": services.render(
-                        "case_duty",
-                        case=case,
-                        category=CATEGORY_NAMES[category],
-                        summary=mask_phone(case.summary[:300]),
-                    ),
-                },
+                f"case:{case.id}:duty",
+                duty,
+                services.render(
+                    "case_duty",
+                    case=case,
+                    category=CATEGORY_NAMES[category],
+                    summary=mask_phone(case.summary[:300]),
+                ),
             )
     services.wake_outbox()
     log.info("case opened", extra={"case": case.id, "category": category})
@@ -164,18 +179,12 @@ async def worker_wrote(services: Services, case: Case, message: Incoming) -> Non
             else [c.userid for c in desk(services).roster.on_duty(case.category)]
         )
         if targets:
-            await repo.enqueue(
+            await _tell_cadres(
+                services,
                 session,
-                now=services.clock(),
-                dedup_key=f"case:{case.id}:worker:{message.dedup_key}",
-                channel=Channel.WORK_APP,
-                recipient="|".join(targets),
-                payload={
-                    "type": "text",
-                    "text": services.render(
-                        "case_worker_wrote", case=case, text=mask_phone(text[:500])
-                    ),
-                },
+                f"case:{case.id}:worker:{message.dedup_key}",
+                targets,
+                services.render("case_worker_wrote", case=case, text=mask_phone(text[:500])),
             )
     services.wake_outbox()
 
@@ -338,21 +347,17 @@ async def transfer(services: Services, case: Case, cadre: str, to: str) -> None:
         assert row is not None
         row.assignee, row.status = to, CaseStatus.CLAIMED
         await event(session, case.id, "transferred", cadre, to=to)
-        await repo.enqueue(
+        await _tell_cadres(
+            services,
             session,
-            now=services.clock(),
-            dedup_key=f"case:{case.id}:transfer:{to}:{await _next_event_number(session, case.id)}",
-            channel=Channel.WORK_APP,
-            recipient=to,
-            payload={
-                "type": "text",
-                "text": services.render(
-                    "case_transferred",
-                    case=row,
-                    by=desk(services).roster.name_of(cadre),
-                    summary=mask_phone(row.summary[:300]),
-                ),
-            },
+            f"case:{case.id}:transfer:{to}:{await _next_event_number(session, case.id)}",
+            [to],
+            services.render(
+                "case_transferred",
+                case=row,
+                by=desk(services).roster.name_of(cadre),
+                summary=mask_phone(row.summary[:300]),
+            ),
         )
     services.wake_outbox()
 
@@ -454,21 +459,17 @@ async def check_overdue(services: Services) -> int:
                     what=what,
                 )
                 if d.roster.supervisors:
-                    await repo.enqueue(
+                    await _tell_cadres(
+                        services,
                         session,
-                        now=services.clock(),
-                        dedup_key=f"case:{case.id}:escalate:{kind}",
-                        channel=Channel.WORK_APP,
-                        recipient="|".join(d.roster.supervisors),
-                        payload={
-                            "type": "text",
-                            "text": services.render(
-                                "case_escalated",
-                                case=case,
-                                what=what,
-                                assignee=d.roster.name_of(case.assignee),
-                            ),
-                        },
+                        f"case:{case.id}:escalate:{kind}",
+                        d.roster.supervisors,
+                        services.render(
+                            "case_escalated",
+                            case=case,
+                            what=what,
+                            assignee=d.roster.name_of(case.assignee),
+                        ),
                     )
                 await event(session, case.id, "overdue", "bot", what)
                 escalated += 1
