@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,6 +129,33 @@ def _merged(name: str, results: list[Result]) -> Result:
     )
 
 
+def alternating_rounds(
+    ports: dict[str, int], messages: Callable[[int, int], list[wechat.Signed]]
+) -> dict[str, list[Result]]:
+    """ROUNDS rounds, each server driven once a round and the order swapped every round (the
+    machine's speed drifts by a third within minutes, so each ratio comes from one round).
+    ``messages(round, server index)`` gives the messages of that run."""
+    names = list(ports)
+    results: dict[str, list[Result]] = {name: [] for name in names}
+    for r in range(ROUNDS):
+        for name in names if r % 2 == 0 else reversed(names):
+            signed = messages(r, names.index(name))
+            results[name].append(asyncio.run(drive(name, ports[name], signed)))
+    return results
+
+
+def summary(label: str, base: list[Result], other: list[Result]) -> tuple[Result, Result, str]:
+    """The two servers' merged results and the line of their throughput ratio, per round too."""
+    merged_base, merged_other = _merged(base[0].name, base), _merged(other[0].name, other)
+    ratios = sorted(o.rps / b.rps for b, o in zip(base, other, strict=True))
+    line = (
+        f"{label:<28} {merged_other.rps / merged_base.rps:8.2f}x   per round "
+        + "  ".join(f"{x:.2f}" for x in ratios)
+        + f"   median {statistics.median(ratios):.2f}x"
+    )
+    return merged_base, merged_other, line
+
+
 def write_config(folder: Path, database: Path) -> Path:
     """A service config for the benchmarks: the Official Account in AES mode, on SQLite."""
     config = folder / f"{database.stem}.toml"
@@ -179,35 +207,22 @@ def run(requests: int = 10_000) -> list[str]:
                 asyncio.run(
                     drive(name, ports[name], menu_messages(500, 10_000_000 + n * 1_000_000))
                 )
-            # The machine's speed drifts by a third within minutes: the two are measured in
-            # alternating rounds (order swapped each round), each ratio from one round.
-            rounds: dict[str, list[Result]] = {name: [] for name in commands}
             per_round = max(1, requests // ROUNDS)
-            for r in range(ROUNDS):
-                order = list(commands) if r % 2 == 0 else list(reversed(commands))
-                for name in order:
-                    first = 20_000_000 + r * 1_000_000 + list(commands).index(name) * 100_000
-                    signed = menu_messages(per_round, first)
-                    rounds[name].append(asyncio.run(drive(name, ports[name], signed)))
+            rounds = alternating_rounds(
+                ports,
+                lambda r, n: menu_messages(per_round, 20_000_000 + r * 1_000_000 + n * 100_000),
+            )
         finally:
             for proc in procs:
                 proc.terminate()
                 proc.wait(10)
-        bare, full = (_merged(name, rounds[name]) for name in commands)
-        ratios = sorted(
-            f.rps / b.rps for b, f in zip(rounds[bare.name], rounds[full.name], strict=True)
-        )
+        bare, full, ratio = summary("full / bare throughput", *rounds.values())
         lines.append(
             f"callbacks: {per_round * ROUNDS} distinct AES text messages each, {CONNECTIONS} "
             f"connections, server on one core, {ROUNDS} alternating rounds"
         )
         lines.extend(r.line() for r in (bare, full))
-        lines.append(f"{'full / bare throughput':<28} {full.rps / bare.rps:8.2f}x")
-        lines.append(
-            f"{'  per round':<28} "
-            + "  ".join(f"{x:.2f}" for x in ratios)
-            + f"   median {statistics.median(ratios):.2f}x"
-        )
+        lines.append(ratio)
     return lines
 
 

@@ -13,7 +13,6 @@ import asyncio
 import os
 import random
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,13 +30,13 @@ from bot.storage.models import Message
 from tests.bench.callbacks import (
     PROJECT,
     ROUNDS,
-    Result,
     _has_taskset,
-    _merged,
+    alternating_rounds,
     drive,
     free_port,
     serve_command,
     start,
+    summary,
     write_config,
 )
 from tests.support import wechat
@@ -180,31 +179,24 @@ def run(rows: int = SEEDED_MESSAGES) -> list[str]:
                 asyncio.run(
                     drive(name, ports[name], question_messages(500, n * 10**6, rng, questions))
                 )
-            results: dict[str, list[Result]] = {name: [] for name in names}
-            for r in range(ROUNDS):
-                for name in names if r % 2 == 0 else reversed(names):
-                    first = 10**8 + r * 10**6 + names.index(name) * 10**5
-                    signed = question_messages(ROUND_REQUESTS, first, rng, questions)
-                    results[name].append(asyncio.run(drive(name, ports[name], signed)))
+            results = alternating_rounds(
+                ports,
+                lambda r, n: question_messages(
+                    ROUND_REQUESTS, 10**8 + r * 10**6 + n * 10**5, rng, questions
+                ),
+            )
             rss = {name: _rss_mb(proc.pid) for name, proc in zip(names, procs, strict=True)}
         finally:
             for proc in procs:
                 proc.terminate()
                 proc.wait(10)
-        empty, seeded = (_merged(name, results[name]) for name in names)
-        ratios = sorted(
-            s.rps / e.rps for e, s in zip(results[empty.name], results[seeded.name], strict=True)
-        )
+        empty, seeded, ratio = summary("seeded / empty throughput", *results.values())
         lines.append(
             f"{ROUND_REQUESTS * ROUNDS:,} distinct worker questions each, from 2,000 workers, "
             f"{ROUNDS} alternating rounds"
         )
         lines.extend(f"{r.line()}   RSS {rss[r.name]:.0f} MB" for r in (empty, seeded))
-        lines.append(
-            f"{'seeded / empty throughput':<28} {seeded.rps / empty.rps:8.2f}x   per round "
-            + "  ".join(f"{x:.2f}" for x in ratios)
-            + f"   median {statistics.median(ratios):.2f}x"
-        )
+        lines.append(ratio)
     return lines
 
 
