@@ -5,6 +5,7 @@ its services through the same functions."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -41,6 +42,7 @@ def init_app(
 ) -> web.Application:
     """Build the service. ``extra_routers`` go first: a gateway (or a test) can add handlers."""
     services = build_services(config, clock)
+    services.kb = services.load_kb()  # built now, not on the first worker's question
     app = create_app(services, build_dispatcher(services, extra_routers))
     # Scheduled pushes: after the outbox, which sends them (scheduler/setup.py).
     setup_broadcasts(app, services)
@@ -73,7 +75,7 @@ def build_services(config: Config, clock: Callable[[], datetime] = system_clock)
     return AppServices(
         **{f.name: getattr(core, f.name) for f in fields(core)},
         menu=build_menu(),
-        kb=knowledge.load_kb(content),
+        load_kb=functools.partial(knowledge.load_kb, content),
         forms=load_forms(content),
         desk=load_desk(content),
     )

@@ -4,7 +4,8 @@ command alike."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.dispatch import Context
@@ -20,9 +21,23 @@ if TYPE_CHECKING:  # the features import this module; their types are only named
 @dataclass(kw_only=True)
 class AppServices(Services):
     menu: Menu
-    kb: KnowledgeBase  # replaced whole by a reload (SIGHUP)
     forms: FormRegistry
     desk: CaseDesk  # the cadres' roster and working-hours calendar
+    # Building the knowledge base takes seconds and a few hundred MB: it is built when first
+    # asked for (the web app asks at start; a command that never answers questions never does).
+    load_kb: Callable[[], KnowledgeBase]
+    _kb: KnowledgeBase | None = field(default=None, init=False, repr=False)
+
+    @property
+    def kb(self) -> KnowledgeBase:
+        if self._kb is None:
+            self._kb = self.load_kb()
+        return self._kb
+
+    @kb.setter
+    def kb(self, value: KnowledgeBase) -> None:
+        """Replaced whole by a reload (SIGHUP)."""
+        self._kb = value
 
 
 def app_services(services: Services) -> AppServices:
