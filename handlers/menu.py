@@ -95,13 +95,10 @@ def render_menu(ctx: Context, greeting: str | None = None) -> str:
 # ── global commands: they work in any state ────────────────────────────────────────────────
 
 
-# 「？」 folds to nothing, like 「。」 or an empty message: as a global command it would match
-# every message without a word and throw away the form or case the worker is in. Those are
-# left to the flow the worker is in, and show the menu only outside one (``nothing_to_read``).
-_menu_word = words(*(w for w in MENU_WORDS if normalise(w)))
-
-
-@router.global_command(_menu_word)
+# 「？」 in MENU_WORDS matches no message here (``words`` leaves out choices without a word):
+# a message without words is left to the flow the worker is in, and shows the menu only
+# outside one (``nothing_to_read``).
+@router.global_command(words(*MENU_WORDS))
 async def show_menu(ctx: Context) -> str:
     ctx.state.clear()
     return render_menu(ctx)

@@ -13,8 +13,10 @@ from bot.text import normalise
 
 
 def words(*choices: str) -> Filter:
-    """The whole message (ignoring punctuation and spaces) is one of ``choices``."""
-    wanted = frozenset(normalise(c) for c in choices)
+    """The whole message (ignoring punctuation and spaces) is one of ``choices``. A choice that
+    is only punctuation (「？」) would match every message without a word (「。」, an empty one)
+    and is left out: such messages belong to whatever flow the worker is in."""
+    wanted = frozenset(folded for c in choices if (folded := normalise(c)))
 
     def check(ctx: Context) -> bool:
         return ctx.message.kind is Kind.TEXT and ctx.folded in wanted
